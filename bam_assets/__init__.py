@@ -1,0 +1,1 @@
+"""bam-assets: stream BAM/CRAM/SAM files into DuckDB as Dagster partitions."""

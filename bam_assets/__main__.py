@@ -1,0 +1,3 @@
+from bam_assets.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,191 @@
+"""``bam-assets``: ingest, list and regenerate alignment files from the command line.
+
+A thin layer: ``ingest`` materializes the same ``reads`` asset the Dagster UI runs, in process,
+against the instance at ``$DAGSTER_HOME`` (or the project's ``.dagster_home``); the other commands
+read the DuckDB file through ``duckdb_store``.
+"""
+
+import argparse
+import os
+import shutil
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+
+from bam_assets import duckdb_store
+from bam_assets.alignment_files import DEFAULT_PATTERNS, find_alignment_files
+from bam_assets.ingest_definitions import IngestSettings, build_reads_asset
+from bam_assets.partition_keys import partition_key_for
+from bam_assets.project_paths import (
+    PROJECT_INSTANCE_CONFIG,
+    default_dagster_home,
+    default_database,
+)
+
+
+@dataclass(frozen=True)
+class _IngestTarget:
+    key: str
+    root: Path
+    path: Path
+
+
+def _targets(path_argument: str) -> list[_IngestTarget]:
+    path = Path(path_argument).absolute()
+    if path.is_dir():
+        return [_IngestTarget(f.key, f.root, f.path) for f in find_alignment_files([path])]
+    return [_IngestTarget(partition_key_for(path.name), path.parent, path)]
+
+
+def _instance() -> dg.DagsterInstance:
+    home = default_dagster_home()
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists() and PROJECT_INSTANCE_CONFIG.exists():
+        shutil.copyfile(PROJECT_INSTANCE_CONFIG, home / "dagster.yaml")
+    os.environ["DAGSTER_HOME"] = str(home)
+    return dg.DagsterInstance.get()
+
+
+def _failure_message(result: dg.ExecuteInProcessResult) -> str:
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data.error is not None:
+            error = event.step_failure_data.error
+            while error.cause is not None and "Failure" not in error.cls_name:
+                error = error.cause
+            return error.message.strip().splitlines()[-1] if error.message else error.cls_name
+    return "the run failed"
+
+
+def _ingest(arguments: argparse.Namespace) -> int:
+    instance = _instance()
+    failed = 0
+    for path_argument in arguments.paths:
+        path = Path(path_argument)
+        if not path.exists():
+            sys.stderr.write(f"FAILED {path_argument}: no such file or directory\n")
+            failed += 1
+            continue
+        targets = _targets(path_argument)
+        if not targets:
+            sys.stderr.write(f"No alignment files ({', '.join(DEFAULT_PATTERNS)}) in {path}\n")
+        for target in targets:
+            settings = IngestSettings(
+                roots=[str(target.root)],
+                database=arguments.db,
+                patterns=[*DEFAULT_PATTERNS, target.path.name],
+                reference=arguments.reference,
+                format_options=arguments.input_fmt_option,
+            )
+            if not instance.has_dynamic_partition(settings.partitions_name, target.key):
+                instance.add_dynamic_partitions(settings.partitions_name, [target.key])
+            result = dg.materialize(
+                [build_reads_asset(settings)],
+                partition_key=target.key,
+                instance=instance,
+                resources={
+                    settings.sources_key: settings.sources(),
+                    settings.io_manager_key: settings.io_manager(),
+                },
+                run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+                raise_on_error=False,
+            )
+            if not result.success:
+                sys.stderr.write(f"FAILED {target.path}: {_failure_message(result)}\n")
+                failed += 1
+                continue
+            metadata = result.asset_materializations_for_node("reads")[0].metadata
+            sys.stdout.write(
+                f"{target.key}\t{metadata['dagster/partition_row_count'].value} reads\t"
+                f"{metadata['seconds'].value:.2f} s\n"
+            )
+    return 1 if failed else 0
+
+
+def _store(arguments: argparse.Namespace) -> duckdb_store.StoreConfig:
+    if not Path(arguments.db).exists():
+        raise SystemExit(f"No database at {arguments.db}: run 'bam-assets ingest PATH' first.")
+    return duckdb_store.StoreConfig(database=arguments.db)
+
+
+def _view(arguments: argparse.Namespace) -> int:
+    config = _store(arguments)
+    with duckdb_store.connect(config, read_only=True) as connection:
+        file_or_key = arguments.file_or_key
+        if Path(file_or_key).is_file():
+            file_or_key = str(Path(file_or_key).absolute())
+        try:
+            key = duckdb_store.find_key(connection, config, file_or_key)
+        except KeyError as error:
+            raise SystemExit(error.args[0]) from error
+        out = sys.stdout
+        if arguments.header:
+            out.write(duckdb_store.header_text(connection, config, key))
+        for lines in duckdb_store.iter_sam_lines(connection, config, key):
+            out.write("\n".join(lines.to_pylist()))
+            out.write("\n")
+    return 0
+
+
+def _list(arguments: argparse.Namespace) -> int:
+    config = _store(arguments)
+    with duckdb_store.connect(config, read_only=True) as connection:
+        for stored in duckdb_store.list_files(connection, config):
+            sys.stdout.write(
+                f"{stored.key}\t{stored.format}\t{stored.read_count} reads\t{stored.path}\n"
+            )
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    database = argparse.ArgumentParser(add_help=False)
+    database.add_argument(
+        "--db",
+        default=default_database(),
+        help="DuckDB file (default: $BAM_ASSETS_DB, else data/bam_assets.duckdb in the project)",
+    )
+    parser = argparse.ArgumentParser(prog="bam-assets", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    ingest = commands.add_parser(
+        "ingest", parents=[database], help="ingest files or folders through Dagster"
+    )
+    ingest.add_argument("paths", nargs="+", metavar="PATH", help="alignment file or folder")
+    ingest.add_argument("--reference", help="FASTA reference for CRAM files")
+    ingest.add_argument(
+        "--input-fmt-option",
+        action="append",
+        default=[],
+        metavar="OPT",
+        help="htslib input format option, as samtools' (e.g. decode_md=0)",
+    )
+    ingest.set_defaults(run=_ingest)
+
+    view = commands.add_parser(
+        "view",
+        parents=[database],
+        add_help=False,
+        help="print stored records as 'samtools view --no-PG' would",
+    )
+    view.add_argument("file_or_key", metavar="FILE_OR_KEY")
+    view.add_argument("-h", dest="header", action="store_true", help="print the header first")
+    view.add_argument("--help", action="help", help="show this help message and exit")
+    view.set_defaults(run=_view)
+
+    listing = commands.add_parser("list", parents=[database], help="list ingested files")
+    listing.set_defaults(run=_list)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = _parser().parse_args(argv)
+    try:
+        return arguments.run(arguments)
+    except BrokenPipeError:
+        sys.stderr.close()
+        return 0
+    except duckdb_store.DatabaseBusyError as error:
+        sys.stderr.write(f"{error}\n")
+        return 1

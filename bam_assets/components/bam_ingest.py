@@ -1,0 +1,50 @@
+"""``BamIngestComponent``: one folder-to-DuckDB ingest, configured in a ``defs.yaml``."""
+
+from pathlib import Path
+
+import dagster as dg
+from pydantic import Field
+
+from bam_assets.alignment_files import DEFAULT_PATTERNS
+from bam_assets.ingest_definitions import IngestSettings, build_ingest_definitions
+from bam_assets.project_paths import EXAMPLE_DATA_DIR, default_database
+
+
+class BamIngestComponent(dg.Component, dg.Model, dg.Resolvable):
+    """Streams the BAM/CRAM/SAM files under ``roots`` into a DuckDB file, one partition per file.
+
+    Relative paths are resolved against the project folder. An empty ``database`` means
+    ``$BAM_ASSETS_DB`` or the project's default file; empty ``roots`` mean the bundled examples.
+    """
+
+    name: str = Field(
+        default="", description="Prefix for asset keys and partition sets of a second instance."
+    )
+    roots: list[str] = Field(default=[], description="Folders to watch.")
+    patterns: list[str] = Field(default=list(DEFAULT_PATTERNS))
+    database: str = Field(default="", description="DuckDB file.")
+    reference: str = Field(default="", description="FASTA reference for CRAM files.")
+    format_options: list[str] = Field(default=[], description="htslib input format options.")
+    chunk_size: int = Field(default=50_000, gt=0)
+    threads: int | None = None
+    memory_limit: str | None = "256MB"
+
+    def settings(self, project_root: Path) -> IngestSettings:
+        def absolute(path: str) -> str:
+            return str((project_root / path).resolve())
+
+        roots = [root for root in self.roots if root] or [str(EXAMPLE_DATA_DIR)]
+        return IngestSettings(
+            name=self.name,
+            roots=[absolute(root) for root in roots],
+            database=absolute(self.database) if self.database else default_database(),
+            patterns=self.patterns,
+            reference=absolute(self.reference) if self.reference else None,
+            format_options=self.format_options,
+            chunk_size=self.chunk_size,
+            threads=self.threads,
+            memory_limit=self.memory_limit,
+        )
+
+    def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
+        return build_ingest_definitions(self.settings(context.project_root))

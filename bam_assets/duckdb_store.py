@@ -1,0 +1,323 @@
+"""DuckDB storage: connection settings, schema, partition writes and reads. The only module that
+talks to DuckDB (the SQL for statistics lives in ``read_stats_sql``).
+
+Layout (see the README for every column):
+- ``reads``: one row per alignment record, SAM fields as SAM prints them (``pos``/``pnext``
+  1-based, 0 meaning none; ``*`` kept for absent strings), tags as a list of
+  ``{tag, type, value}`` structs in file order, plus derived columns.
+- ``files``: one row per partition: path, format, size, mtime, fingerprint, header, read count.
+
+Values always travel as parameters; table names come from validated configuration only.
+"""
+
+import logging
+import re
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from bam_assets.source_stream import SourceFile
+
+logger = logging.getLogger(__name__)
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+# SAM flag bits, named as in the SAM specification (section 1.4).
+FLAG_COLUMNS = {
+    "is_paired": 0x1,
+    "is_proper_pair": 0x2,
+    "is_unmapped": 0x4,
+    "is_mate_unmapped": 0x8,
+    "is_reverse": 0x10,
+    "is_mate_reverse": 0x20,
+    "is_read1": 0x40,
+    "is_read2": 0x80,
+    "is_secondary": 0x100,
+    "is_qcfail": 0x200,
+    "is_duplicate": 0x400,
+    "is_supplementary": 0x800,
+}
+
+
+class DatabaseBusyError(RuntimeError):
+    """Another process held the DuckDB write lock for longer than we were willing to wait."""
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    """Where the database is and how DuckDB may use the machine."""
+
+    database: str
+    reads_table: str = "reads"
+    files_table: str = "files"
+    threads: int | None = None
+    memory_limit: str | None = None
+    lock_timeout_seconds: float = 120.0
+
+    def __post_init__(self) -> None:
+        for name in (self.reads_table, self.files_table):
+            if not _IDENTIFIER.match(name):
+                raise ValueError(f"Invalid table name {name!r}: use letters, digits and _ only")
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """One row of the files table."""
+
+    key: str
+    path: str
+    format: str
+    size_bytes: int
+    read_count: int
+    ingested_at: datetime
+
+
+def _is_lock_conflict(error: duckdb.Error) -> bool:
+    return "lock" in str(error).lower()
+
+
+@contextmanager
+def connect(config: StoreConfig, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Opens the database, waiting with backoff while another process holds its write lock.
+
+    DuckDB lets one process write a file at a time. Rather than failing on a raw lock error, a
+    writer or reader waits up to ``config.lock_timeout_seconds`` and then raises
+    DatabaseBusyError saying which file was busy.
+    """
+    settings: dict[str, str | int] = {}
+    if config.threads:
+        settings["threads"] = config.threads
+    if config.memory_limit:
+        settings["memory_limit"] = config.memory_limit
+    if not read_only and config.database != ":memory:":
+        Path(config.database).parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + config.lock_timeout_seconds
+    delay = 0.05
+    while True:
+        try:
+            connection = duckdb.connect(config.database, read_only=read_only, config=settings)
+            break
+        except (duckdb.IOException, duckdb.ConnectionException) as error:
+            if not _is_lock_conflict(error):
+                raise
+            if time.monotonic() >= deadline:
+                raise DatabaseBusyError(
+                    f"DuckDB database {config.database} stayed locked by another process for "
+                    f"{config.lock_timeout_seconds:.0f} s: {error}"
+                ) from error
+            logger.info("Database %s is locked; retrying in %.2f s", config.database, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+    try:
+        yield connection
+    finally:
+        connection.close()
+
+
+def ensure_schema(connection: duckdb.DuckDBPyConnection, config: StoreConfig) -> None:
+    """Creates the tables and the tag macros if they do not exist yet."""
+    flag_columns = ",\n".join(
+        f"{name} BOOLEAN GENERATED ALWAYS AS ((flag & {bit}) <> 0) VIRTUAL"
+        for name, bit in FLAG_COLUMNS.items()
+    )
+    connection.execute(
+        f"""
+        CREATE TABLE IF NOT EXISTS {config.reads_table} (
+            key VARCHAR NOT NULL,      -- partition key of the source file
+            rec_no BIGINT NOT NULL,    -- 0-based ordinal of the record in its file
+            qname VARCHAR NOT NULL,
+            flag INTEGER NOT NULL,
+            rname VARCHAR NOT NULL,    -- '*' when unplaced
+            pos BIGINT NOT NULL,       -- 1-based leftmost position, 0 when unplaced
+            mapq INTEGER NOT NULL,
+            cigar VARCHAR NOT NULL,    -- '*' when absent
+            rnext VARCHAR NOT NULL,    -- '=' same reference, '*' unknown
+            pnext BIGINT NOT NULL,     -- 1-based, 0 when unavailable
+            tlen BIGINT NOT NULL,
+            seq VARCHAR NOT NULL,      -- '*' when not stored
+            qual VARCHAR NOT NULL,     -- '*' when not stored
+            tags STRUCT(tag VARCHAR, type VARCHAR, value VARCHAR)[] NOT NULL,
+            end_pos BIGINT,            -- 1-based inclusive end on the reference; NULL if no CIGAR
+            read_length BIGINT NOT NULL,  -- query length (SEQ, else from the CIGAR)
+            {flag_columns}
+        )
+        """
+    )
+    connection.execute(
+        f"""
+        CREATE TABLE IF NOT EXISTS {config.files_table} (
+            key VARCHAR PRIMARY KEY,
+            path VARCHAR NOT NULL,
+            format VARCHAR NOT NULL,
+            size_bytes BIGINT NOT NULL,
+            mtime TIMESTAMPTZ NOT NULL,
+            fingerprint VARCHAR NOT NULL,
+            header_text VARCHAR NOT NULL,
+            read_count BIGINT NOT NULL,
+            ingested_at TIMESTAMPTZ NOT NULL,
+            ingest_seconds DOUBLE NOT NULL
+        )
+        """
+    )
+    connection.execute(
+        "CREATE MACRO IF NOT EXISTS sam_tag(tags, name) AS "
+        "list_filter(tags, lambda t: t.tag = name)[1].value"
+    )
+    connection.execute(
+        "CREATE MACRO IF NOT EXISTS sam_tag_int(tags, name) AS "
+        "TRY_CAST(list_filter(tags, lambda t: t.tag = name AND t.type = 'i')[1].value AS BIGINT)"
+    )
+    connection.execute(
+        "CREATE MACRO IF NOT EXISTS sam_tag_float(tags, name) AS "
+        "TRY_CAST(list_filter(tags, lambda t: t.tag = name AND t.type = 'f')[1].value AS DOUBLE)"
+    )
+
+
+# Lengths of CIGAR operations that consume the reference (M, D, N, =, X) and the query (M, I, S,
+# =, X), as the SAM specification defines them.
+_REFERENCE_SPAN = (
+    "list_sum(list_transform(regexp_extract_all(cigar, '(\\d+)[MDN=X]', 1), lambda x: x::BIGINT))"
+)
+_QUERY_SPAN = (
+    "list_sum(list_transform(regexp_extract_all(cigar, '(\\d+)[MIS=X]', 1), lambda x: x::BIGINT))"
+)
+
+
+def _insert_sql(config: StoreConfig) -> str:
+    return f"""
+        INSERT INTO {config.reads_table} (key, rec_no, qname, flag, rname, pos, mapq, cigar, rnext,
+            pnext, tlen, seq, qual, tags, end_pos, read_length)
+        SELECT $key, rec_no, qname, flag, rname, pos, mapq, cigar, rnext, pnext, tlen, seq, qual,
+            tags,
+            CASE WHEN cigar = '*' OR pos = 0 THEN NULL ELSE pos + {_REFERENCE_SPAN} - 1 END,
+            CASE WHEN seq <> '*' THEN length(seq) WHEN cigar = '*' THEN 0
+                 ELSE coalesce({_QUERY_SPAN}, 0) END
+        FROM batch
+    """
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    read_count: int
+    seconds: float
+
+
+def replace_partition(
+    connection: duckdb.DuckDBPyConnection,
+    config: StoreConfig,
+    source: SourceFile,
+    batches: pa.RecordBatchReader,
+    on_batch: Callable[[int, float], None] | None = None,
+) -> WriteResult:
+    """Replaces the partition's rows with ``batches`` in one transaction.
+
+    The old rows are deleted, the new ones inserted batch by batch, the files row upserted, and
+    only then is the transaction committed. Any error rolls everything back, so the partition's
+    previous rows and all other partitions are untouched. ``on_batch(read_count, seconds)`` is
+    called after each batch (progress logging).
+    """
+    started = time.monotonic()
+    read_count = 0
+    insert = _insert_sql(config)
+    connection.execute("BEGIN TRANSACTION")
+    try:
+        connection.execute(f"DELETE FROM {config.reads_table} WHERE key = ?", [source.key])
+        for batch in batches:
+            connection.register("batch", batch)
+            connection.execute(insert, {"key": source.key})
+            connection.unregister("batch")
+            read_count += batch.num_rows
+            if on_batch is not None:
+                on_batch(read_count, time.monotonic() - started)
+        seconds = time.monotonic() - started
+        connection.execute(
+            f"""
+            INSERT OR REPLACE INTO {config.files_table} (key, path, format, size_bytes, mtime,
+                fingerprint, header_text, read_count, ingested_at, ingest_seconds)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """,
+            [
+                source.key,
+                source.path,
+                source.format,
+                source.size_bytes,
+                source.mtime,
+                source.fingerprint,
+                source.header_text,
+                read_count,
+                datetime.now(timezone.utc),
+                seconds,
+            ],
+        )
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    return WriteResult(read_count=read_count, seconds=seconds)
+
+
+def delete_partition(connection: duckdb.DuckDBPyConnection, config: StoreConfig, key: str) -> None:
+    """Removes a partition's reads and its files row in one transaction."""
+    connection.execute("BEGIN TRANSACTION")
+    try:
+        connection.execute(f"DELETE FROM {config.reads_table} WHERE key = ?", [key])
+        connection.execute(f"DELETE FROM {config.files_table} WHERE key = ?", [key])
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+
+
+def list_files(connection: duckdb.DuckDBPyConnection, config: StoreConfig) -> list[StoredFile]:
+    rows = connection.execute(
+        f"SELECT key, path, format, size_bytes, read_count, ingested_at "
+        f"FROM {config.files_table} ORDER BY key"
+    ).fetchall()
+    return [StoredFile(*row) for row in rows]
+
+
+def find_key(connection: duckdb.DuckDBPyConnection, config: StoreConfig, key_or_path: str) -> str:
+    """Returns the partition key stored for a key or for a source file path."""
+    rows = connection.execute(
+        f"SELECT key FROM {config.files_table} WHERE key = ? OR path = ? ORDER BY key = ? DESC",
+        [key_or_path, key_or_path, key_or_path],
+    ).fetchall()
+    if not rows:
+        raise KeyError(f"No ingested file has key or path {key_or_path!r} in {config.database}")
+    return rows[0][0]
+
+
+def header_text(connection: duckdb.DuckDBPyConnection, config: StoreConfig, key: str) -> str:
+    rows = connection.execute(
+        f"SELECT header_text FROM {config.files_table} WHERE key = ?", [key]
+    ).fetchall()
+    if not rows:
+        raise KeyError(f"No ingested file has key {key!r} in {config.database}")
+    return rows[0][0]
+
+
+def iter_sam_lines(
+    connection: duckdb.DuckDBPyConnection, config: StoreConfig, key: str, batch_rows: int = 50_000
+) -> Iterator[pa.Array]:
+    """Yields the partition's records as SAM text lines (Arrow string arrays), in file order."""
+    result = connection.sql(
+        f"""
+        SELECT concat_ws(chr(9), qname, flag, rname, pos, mapq, cigar, rnext, pnext, tlen, seq,
+                         qual,
+                         nullif(array_to_string(
+                             list_transform(tags, lambda t: t.tag || ':' || t.type || ':' || t.value),
+                             chr(9)), '')) AS line
+        FROM {config.reads_table}
+        WHERE key = ?
+        ORDER BY rec_no
+        """,
+        params=[key],
+    )
+    for batch in result.to_arrow_reader(batch_rows):
+        yield batch.column(0)

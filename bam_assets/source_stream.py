@@ -1,0 +1,41 @@
+"""The value the ``reads`` asset returns: a lazy Arrow stream that also says which file it reads.
+
+The description of the source file travels in the stream's schema metadata, so the asset hands
+the IO manager a plain ``pyarrow.RecordBatchReader`` and nothing else.
+"""
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+import pyarrow as pa
+
+_METADATA_KEY = b"bam_assets.source"
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """What the files table records about the file a stream reads."""
+
+    key: str
+    path: str
+    format: str
+    size_bytes: int
+    mtime: datetime
+    fingerprint: str
+    header_text: str
+
+
+def attach_source(schema: pa.Schema, source: SourceFile) -> pa.Schema:
+    """Returns ``schema`` carrying ``source`` in its metadata."""
+    fields = asdict(source) | {"mtime": source.mtime.isoformat()}
+    return schema.with_metadata({_METADATA_KEY: json.dumps(fields).encode()})
+
+
+def source_of(stream: pa.RecordBatchReader) -> SourceFile:
+    """Reads back the SourceFile that ``attach_source`` put on the stream's schema."""
+    metadata = stream.schema.metadata or {}
+    if _METADATA_KEY not in metadata:
+        raise ValueError("This stream does not say which alignment file it reads")
+    fields = json.loads(metadata[_METADATA_KEY])
+    return SourceFile(**(fields | {"mtime": datetime.fromisoformat(fields["mtime"])}))
