@@ -117,6 +117,28 @@ class Flagstat:
     def rows(self) -> list[tuple[str, int, int]]:
         return [(f.name, *getattr(self, f.name)) for f in fields(self)]
 
+    def inconsistencies(self) -> list[str]:
+        """Relations that bam_stat.c's counters always satisfy; empty when all hold."""
+        problems = []
+        for column, label in ((0, "QC-passed"), (1, "QC-failed")):
+
+            def v(name: str, column: int = column) -> int:
+                return getattr(self, name)[column]
+
+            if v("primary") + v("secondary") + v("supplementary") != v("total"):
+                problems.append(f"{label}: primary + secondary + supplementary != total")
+            if v("read1") + v("read2") > 2 * v("paired") or v("paired") > v("primary"):
+                problems.append(f"{label}: paired reads exceed primary reads")
+            if v("primary_mapped") > v("mapped") or v("mapped") > v("total"):
+                problems.append(f"{label}: mapped counts exceed their totals")
+            if v("primary_duplicates") > v("duplicates"):
+                problems.append(f"{label}: primary duplicates exceed duplicates")
+            if v("properly_paired") > v("paired") or v("with_itself_and_mate_mapped") > v("paired"):
+                problems.append(f"{label}: pair counts exceed paired reads")
+            if v("mate_on_different_chr_mapq5") > v("mate_on_different_chr"):
+                problems.append(f"{label}: mapQ>=5 subset exceeds its set")
+        return problems
+
 
 # bam_stat.c, flagstat_loop: every record counts in total, mapped and duplicates; the pairing
 # counters look only at primary records (neither secondary nor supplementary) with 0x1 set.
@@ -463,3 +485,400 @@ def summary_numbers(
         insert_size_average=average,
         insert_size_standard_deviation=deviation,
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Summary tables: one partition's rows replaced in one transaction
+
+
+def _replace_partition_rows(
+    connection: duckdb.DuckDBPyConnection,
+    table: str,
+    columns: str,
+    key: str,
+    insert_sql: str,
+    parameters: dict[str, object] | None = None,
+) -> int:
+    """Creates ``table`` if needed and replaces the rows of ``key`` with ``insert_sql``'s."""
+    connection.execute("BEGIN TRANSACTION")
+    try:
+        connection.execute(f"CREATE TABLE IF NOT EXISTS {table} (key VARCHAR NOT NULL, {columns})")
+        connection.execute(f"DELETE FROM {table} WHERE key = ?", [key])
+        connection.execute(f"INSERT INTO {table} {insert_sql}", {"key": key, **(parameters or {})})
+        count = connection.execute(f"SELECT count(*) FROM {table} WHERE key = ?", [key]).fetchone()
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    return int(count[0]) if count else 0
+
+
+def write_flagstat(
+    connection: duckdb.DuckDBPyConnection, config: StoreConfig, key: str, stats: Flagstat
+) -> int:
+    """Stores ``stats`` in ``read_stats_flagstat`` (one row per category, in samtools order)."""
+    rows = stats.rows()
+    return _replace_partition_rows(
+        connection,
+        stats_table(config, "flagstat"),
+        "ordinal INTEGER, category VARCHAR, qc_passed BIGINT, qc_failed BIGINT",
+        key,
+        "SELECT $key, unnest(range(len($names))) + 1, unnest($names), unnest($passed), "
+        "unnest($failed)",
+        {
+            "names": [r[0] for r in rows],
+            "passed": [r[1] for r in rows],
+            "failed": [r[2] for r in rows],
+        },
+    )
+
+
+def write_idxstats(
+    connection: duckdb.DuckDBPyConnection,
+    config: StoreConfig,
+    key: str,
+    rows: Sequence[IdxstatsRow],
+) -> int:
+    """Stores idxstats rows in ``read_stats_idxstats`` (header order, ``*`` last)."""
+    return _replace_partition_rows(
+        connection,
+        stats_table(config, "idxstats"),
+        "ordinal INTEGER, contig VARCHAR, length BIGINT, mapped BIGINT, unmapped BIGINT",
+        key,
+        "SELECT $key, unnest(range(len($names))) + 1, unnest($names), unnest($lengths), "
+        "unnest($mapped), unnest($unmapped)",
+        {
+            "names": [r.name for r in rows],
+            "lengths": [r.length for r in rows],
+            "mapped": [r.mapped for r in rows],
+            "unmapped": [r.unmapped for r in rows],
+        },
+    )
+
+
+def write_summary_numbers(
+    connection: duckdb.DuckDBPyConnection, config: StoreConfig, key: str, stats: SummaryNumbers
+) -> int:
+    """Stores the SN counters in ``read_stats_summary`` as (field, value) rows."""
+    names = [f.name for f in fields(stats)]
+    return _replace_partition_rows(
+        connection,
+        stats_table(config, "summary"),
+        "field VARCHAR, value DOUBLE",
+        key,
+        "SELECT $key, unnest($names), unnest($values)",
+        {"names": names, "values": [float(getattr(stats, name)) for name in names]},
+    )
+
+
+# stats.c, collect_stats: the MAPQ histogram skips unmapped, secondary, supplementary, QC-failed
+# and duplicate records (and records without SEQ).
+_MAPQ_SQL = """
+    SELECT $key, mapq, count(*)
+    FROM ({records})
+    WHERE flag & $excluded = 0 AND seq_len > 0
+    GROUP BY mapq
+"""
+
+# stats.c, RL/FRL/LRL lines: unclipped lengths (hard clips added back) of original records.
+_READ_LENGTH_SQL = """
+    SELECT $key, read_len, count(*),
+           count(*) FILTER (read_order = 1), count(*) FILTER (read_order = 2)
+    FROM ({records})
+    WHERE NOT is_secondary AND NOT is_supplementary AND seq_len > 0
+    GROUP BY read_len
+"""
+
+# stats.c, FFQ/LFQ lines: the quality of each sequencing cycle (reverse-strand records read
+# back to front) of original first and last fragments; a missing QUAL counts as 255.
+_QUALITY_BY_CYCLE_SQL = """
+    SELECT $key, fragment, cycle, count(*), sum(quality), avg(quality)
+    FROM (
+        SELECT CASE read_order WHEN 1 THEN 'first' ELSE 'last' END AS fragment,
+               i + 1 AS cycle,
+               CASE WHEN qual = '*' THEN 255
+                    ELSE ascii(substr(qual, CASE WHEN is_reverse THEN seq_len - i ELSE i + 1 END,
+                                      1)) - 33
+               END AS quality
+        FROM (
+            SELECT read_order, is_reverse, qual, seq_len, unnest(range(seq_len)) AS i
+            FROM ({records})
+            WHERE NOT is_secondary AND NOT is_supplementary AND seq_len > 0
+                  AND read_order IN (1, 2)
+        )
+    )
+    GROUP BY fragment, cycle
+"""
+
+# stats.c, GCF/GCL lines, at a resolution of whole percent: G+C share of each original
+# fragment's sequence.
+_GC_CONTENT_SQL = """
+    SELECT $key, gc_percent,
+           count(*) FILTER (read_order = 1), count(*) FILTER (read_order = 2)
+    FROM (
+        SELECT read_order,
+               round(100.0 * (seq_len - length(regexp_replace(seq, '[CGcg]', '', 'g')))
+                     / seq_len)::INTEGER AS gc_percent
+        FROM ({records})
+        WHERE NOT is_secondary AND NOT is_supplementary AND seq_len > 0
+              AND read_order IN (1, 2)
+    )
+    GROUP BY gc_percent
+"""
+
+# Coverage counts what ``samtools depth``/``samtools coverage`` count by default: records not
+# unmapped, secondary, QC-failed or duplicate, over their reference span (pos..end_pos,
+# deletions included). Covered bases are the union of those spans (islands of overlapping reads).
+_COVERED_RECORDS = """
+    SELECT rname, pos, end_pos
+    FROM {reads}
+    WHERE key = $key AND flag & $excluded = 0 AND rname <> '*' AND end_pos >= pos
+"""
+
+_COVERAGE_CONTIG_SQL = """
+    WITH a AS ({covered}),
+    ordered AS (
+        SELECT *, max(end_pos) OVER (PARTITION BY rname ORDER BY pos, end_pos
+                                     ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach
+        FROM a
+    ),
+    numbered AS (
+        SELECT *, sum(CASE WHEN reach IS NULL OR pos > reach THEN 1 ELSE 0 END)
+                      OVER (PARTITION BY rname ORDER BY pos, end_pos ROWS UNBOUNDED PRECEDING)
+                      AS island
+        FROM ordered
+    ),
+    islands AS (
+        SELECT rname, count(*) AS reads, sum(end_pos - pos + 1) AS bases,
+               max(end_pos) - min(pos) + 1 AS covered
+        FROM numbered
+        GROUP BY rname, island
+    ),
+    per_contig AS (
+        SELECT rname, sum(reads) AS reads, sum(bases) AS bases, sum(covered) AS covered
+        FROM islands
+        GROUP BY rname
+    ),
+    contigs AS (
+        SELECT unnest(range(len($names))) + 1 AS ordinal, unnest($names) AS contig,
+               unnest($lengths) AS length
+    )
+    SELECT $key, c.ordinal, c.contig, c.length, coalesce(p.reads, 0), coalesce(p.bases, 0),
+           coalesce(p.covered, 0),
+           CASE WHEN c.length > 0 THEN coalesce(p.bases, 0) / c.length END,
+           CASE WHEN c.length > 0 THEN coalesce(p.covered, 0) / c.length END
+    FROM contigs c LEFT JOIN per_contig p ON p.rname = c.contig
+"""
+
+_COVERAGE_WINDOW_SQL = """
+    WITH a AS ({covered}),
+    pieces AS (
+        SELECT rname, pos, end_pos,
+               unnest(range((pos - 1) // $window, (end_pos - 1) // $window + 1)) AS window_index
+        FROM a
+    ),
+    contigs AS (SELECT unnest($names) AS contig, unnest($lengths) AS length)
+    SELECT $key, rname, window_index * $window + 1 AS window_start,
+           CASE WHEN c.length > 0 THEN least((window_index + 1) * $window, c.length)
+                ELSE (window_index + 1) * $window END AS window_end,
+           count(*) AS reads,
+           sum(least(end_pos, (window_index + 1) * $window)
+               - greatest(pos, window_index * $window + 1) + 1) AS bases,
+           sum(least(end_pos, (window_index + 1) * $window)
+               - greatest(pos, window_index * $window + 1) + 1)
+               / (CASE WHEN c.length > 0 THEN least((window_index + 1) * $window, c.length)
+                       ELSE (window_index + 1) * $window END - window_index * $window)
+               AS mean_depth
+    FROM pieces LEFT JOIN contigs c ON c.contig = pieces.rname
+    GROUP BY rname, window_index, c.length
+"""
+
+_COVERAGE_EXCLUDED = _UNMAP | _SECONDARY | _QCFAIL | _DUP
+_MAPQ_EXCLUDED = _UNMAP | _SECONDARY | _SUPPLEMENTARY | _QCFAIL | _DUP
+
+
+def write_distributions(
+    connection: duckdb.DuckDBPyConnection,
+    config: StoreConfig,
+    key: str,
+    coverage_window: int = DEFAULT_COVERAGE_WINDOW,
+    max_insert_size: int = DEFAULT_MAX_INSERT_SIZE,
+) -> dict[str, int]:
+    """Writes the partition's distribution tables; returns the row count of each table.
+
+    Tables (``read_stats_<name>``): ``mapq``, ``read_length``, ``insert_size``,
+    ``quality_by_cycle``, ``gc_content``, ``coverage_contig`` and ``coverage_window``
+    (windows of ``coverage_window`` bases, 1-based inclusive starts and ends; windows without
+    coverage are left out).
+    """
+    if coverage_window <= 0:
+        raise ValueError(f"coverage_window must be positive, not {coverage_window}")
+    records = _records(config)
+    covered = _COVERED_RECORDS.format(reads=config.reads_table)
+    contigs = header_contigs(header_text(connection, config, key))
+    contig_parameters = {
+        "names": [name for name, _ in contigs],
+        "lengths": [length for _, length in contigs],
+    }
+    counts = {
+        "mapq": _replace_partition_rows(
+            connection,
+            stats_table(config, "mapq"),
+            "mapq INTEGER, reads BIGINT",
+            key,
+            _MAPQ_SQL.format(records=records),
+            {"excluded": _MAPQ_EXCLUDED},
+        ),
+        "read_length": _replace_partition_rows(
+            connection,
+            stats_table(config, "read_length"),
+            "read_length BIGINT, reads BIGINT, first_fragments BIGINT, last_fragments BIGINT",
+            key,
+            _READ_LENGTH_SQL.format(records=records),
+        ),
+        "insert_size": _replace_partition_rows(
+            connection,
+            stats_table(config, "insert_size"),
+            "insert_size BIGINT, inward BIGINT, outward BIGINT, other BIGINT, pairs BIGINT",
+            key,
+            "SELECT $key, insert_size, inward, outward, other, inward + outward + other "
+            f"FROM ({_INSERT_SIZE_SQL.format(records=records)}) "
+            "WHERE inward + outward + other > 0",
+            {"max_insert": max_insert_size},
+        ),
+        "quality_by_cycle": _replace_partition_rows(
+            connection,
+            stats_table(config, "quality_by_cycle"),
+            "fragment VARCHAR, cycle BIGINT, bases BIGINT, quality_sum BIGINT, mean_quality DOUBLE",
+            key,
+            _QUALITY_BY_CYCLE_SQL.format(records=records),
+        ),
+        "gc_content": _replace_partition_rows(
+            connection,
+            stats_table(config, "gc_content"),
+            "gc_percent INTEGER, first_fragments BIGINT, last_fragments BIGINT",
+            key,
+            _GC_CONTENT_SQL.format(records=records),
+        ),
+        "coverage_contig": _replace_partition_rows(
+            connection,
+            stats_table(config, "coverage_contig"),
+            "ordinal INTEGER, contig VARCHAR, length BIGINT, reads BIGINT, bases BIGINT, "
+            "covered_bases BIGINT, mean_depth DOUBLE, breadth DOUBLE",
+            key,
+            _COVERAGE_CONTIG_SQL.format(covered=covered),
+            {"excluded": _COVERAGE_EXCLUDED, **contig_parameters},
+        ),
+        "coverage_window": _replace_partition_rows(
+            connection,
+            stats_table(config, "coverage_window"),
+            "contig VARCHAR, window_start BIGINT, window_end BIGINT, reads BIGINT, bases BIGINT, "
+            "mean_depth DOUBLE",
+            key,
+            _COVERAGE_WINDOW_SQL.format(covered=covered),
+            {"excluded": _COVERAGE_EXCLUDED, "window": coverage_window, **contig_parameters},
+        ),
+    }
+    return counts
+
+
+def distribution(
+    connection: duckdb.DuckDBPyConnection, config: StoreConfig, key: str, name: str
+) -> list[tuple]:
+    """The stored rows of one distribution table for ``key`` (without the key column)."""
+    table = stats_table(config, name)
+    result = connection.execute(
+        f"SELECT * EXCLUDE (key) FROM {table} WHERE key = ? ORDER BY ALL", [key]
+    )
+    return result.fetchall()
+
+
+# --------------------------------------------------------------------------------------------
+# Cross-file overview and partition integrity
+
+
+OVERVIEW_COLUMNS = (
+    "key",
+    "format",
+    "records",
+    "primary",
+    "primary_mapped",
+    "properly_paired",
+    "duplicates",
+    "secondary",
+    "supplementary",
+    "qc_failed",
+    "ingest_seconds",
+)
+
+# Per file, samtools flagstat's QC-passed + QC-failed counts of the same names.
+_OVERVIEW_SQL = """
+    SELECT f.key, f.format, count(r.key) AS records,
+           count(*) FILTER (r.flag & {non_primary} = 0) AS "primary",
+           count(*) FILTER (r.flag & {non_primary} = 0 AND NOT r.is_unmapped) AS primary_mapped,
+           count(*) FILTER (r.flag & {non_primary} = 0 AND r.is_paired AND r.is_proper_pair
+                            AND NOT r.is_unmapped) AS properly_paired,
+           count(*) FILTER (r.is_duplicate) AS duplicates,
+           count(*) FILTER (r.is_secondary) AS secondary,
+           count(*) FILTER (NOT r.is_secondary AND r.is_supplementary) AS supplementary,
+           count(*) FILTER (r.is_qcfail) AS qc_failed,
+           f.ingest_seconds
+    FROM {files} f LEFT JOIN {reads} r ON r.key = f.key
+    GROUP BY f.key, f.format, f.ingest_seconds
+    ORDER BY f.key
+"""
+
+
+def write_overview(connection: duckdb.DuckDBPyConnection, config: StoreConfig) -> list[tuple]:
+    """Rebuilds ``read_stats_overview`` (one row per ingested file) and returns its rows."""
+    table = stats_table(config, "overview")
+    query = _OVERVIEW_SQL.format(
+        files=config.files_table,
+        reads=config.reads_table,
+        non_primary=_SECONDARY | _SUPPLEMENTARY,
+    )
+    connection.execute("BEGIN TRANSACTION")
+    try:
+        connection.execute(f"CREATE OR REPLACE TABLE {table} AS {query}")
+        rows = connection.execute(f"SELECT * FROM {table} ORDER BY key").fetchall()
+        connection.execute("COMMIT")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    return rows
+
+
+@dataclass(frozen=True)
+class PartitionIntegrity:
+    """Row bookkeeping of one partition: rec_no must run 0..n-1 exactly once each."""
+
+    rows: int
+    distinct_rec_no: int
+    min_rec_no: int | None
+    max_rec_no: int | None
+    files_read_count: int | None
+
+    @property
+    def duplicated_rows(self) -> int:
+        return self.rows - self.distinct_rec_no
+
+    @property
+    def consistent(self) -> bool:
+        contiguous = self.rows == 0 or (self.min_rec_no == 0 and self.max_rec_no == self.rows - 1)
+        return self.duplicated_rows == 0 and contiguous and self.files_read_count == self.rows
+
+
+def partition_integrity(
+    connection: duckdb.DuckDBPyConnection, config: StoreConfig, key: str
+) -> PartitionIntegrity:
+    row = connection.execute(
+        f"""
+        SELECT count(*), count(DISTINCT rec_no), min(rec_no), max(rec_no),
+               (SELECT read_count FROM {config.files_table} WHERE key = $key)
+        FROM {config.reads_table}
+        WHERE key = $key
+        """,
+        {"key": key},
+    ).fetchone()
+    assert row is not None
+    return PartitionIntegrity(*row)
