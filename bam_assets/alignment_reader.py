@@ -9,6 +9,7 @@ arrays), and the only per-record Python work is one call.
 Coordinates are stored as SAM prints them: ``pos`` and ``pnext`` are 1-based, 0 meaning none.
 """
 
+import logging
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ READS_SCHEMA = pa.schema(
     ]
 )
 _TAG_PREFIX_LENGTH = len("NM:i:")
+logger = logging.getLogger(__name__)
 
 
 class AlignmentReadError(RuntimeError):
@@ -55,7 +57,7 @@ class ReaderOptions:
 
     reference: str | None = None
     format_options: Sequence[str] = ()
-    chunk_size: int = 50_000
+    chunk_size: int = 10_000
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,8 @@ def _forbid_reference_downloads() -> None:
 
 
 def _open(path: Path, options: ReaderOptions) -> pysam.AlignmentFile:
+    """Opens any of BAM, CRAM or SAM; the reference only applies to CRAM (as ``samtools -T``
+    would otherwise add its contigs to a SAM header without @SQ lines)."""
     _forbid_reference_downloads()
     if path.is_dir():
         raise AlignmentReadError(path, "it is a directory, not an alignment file")
@@ -83,27 +87,34 @@ def _open(path: Path, options: ReaderOptions) -> pysam.AlignmentFile:
         raise AlignmentReadError(path, "no such file")
     if path.stat().st_size == 0:
         raise AlignmentReadError(path, "the file is empty (0 bytes)")
+    format_options = [option.encode() for option in options.format_options]
     try:
-        return pysam.AlignmentFile(
-            str(path),
-            "r",
-            check_sq=False,
-            reference_filename=options.reference,
-            format_options=[option.encode() for option in options.format_options],
-        )
+        handle = pysam.AlignmentFile(str(path), "r", check_sq=False, format_options=format_options)
+        if handle.is_cram and options.reference:
+            handle.close()
+            handle = pysam.AlignmentFile(
+                str(path),
+                "r",
+                check_sq=False,
+                reference_filename=options.reference,
+                format_options=format_options,
+            )
+        return handle
     except (OSError, ValueError) as error:
         raise AlignmentReadError(path, str(error) or type(error).__name__) from error
 
 
-def _header_text(path: Path, options: ReaderOptions) -> str:
-    """The header exactly as ``samtools view -H --no-PG`` prints it (htslib normalises the text)."""
-    arguments = ["-H", "--no-PG", str(path)]
-    if options.reference:
-        arguments[0:0] = ["-T", options.reference]
+def _header_text(path: Path, file_format: str) -> str:
+    """The header exactly as ``samtools view -H --no-PG`` prints it (htslib normalises the text).
+
+    No reference is passed: the header never needs one.
+    """
     try:
-        return pysam.view(*arguments)
+        return pysam.view("-H", "--no-PG", str(path))
     except pysam.SamtoolsError as error:
-        raise AlignmentReadError(path, f"samtools cannot read the header: {error}") from error
+        raise AlignmentReadError(
+            path, f"samtools cannot read the {file_format} header: {error}"
+        ) from error
 
 
 def _format_of(handle: pysam.AlignmentFile) -> str:
@@ -118,7 +129,7 @@ def read_header(path: Path, options: ReaderOptions) -> AlignmentHeader:
     """Opens ``path`` far enough to know its format and header; raises AlignmentReadError."""
     with _open(path, options) as handle:
         file_format = _format_of(handle)
-    return AlignmentHeader(path=path, format=file_format, text=_header_text(path, options))
+    return AlignmentHeader(path=path, format=file_format, text=_header_text(path, file_format))
 
 
 def sam_lines_to_batch(lines: list[str], first_rec_no: int) -> pa.RecordBatch:
@@ -153,7 +164,8 @@ def iter_read_batches(path: Path, options: ReaderOptions) -> Iterator[pa.RecordB
     """
     rec_no = 0
     lines: list[str] = []
-    with _open(path, options) as handle:
+    handle = _open(path, options)
+    try:
         records = handle.fetch(until_eof=True)
         while True:
             try:
@@ -172,4 +184,14 @@ def iter_read_batches(path: Path, options: ReaderOptions) -> Iterator[pa.RecordB
             lines = []
         if lines:
             yield sam_lines_to_batch(lines, rec_no)
+    finally:
+        _close_quietly(handle)
 
+
+def _close_quietly(handle: pysam.AlignmentFile) -> None:
+    """Closes ``handle``; after a decoding error htslib's close reports a stale errno, which must
+    not hide the error that is already being raised."""
+    try:
+        handle.close()
+    except OSError:
+        logger.debug("Ignoring an error while closing %s", handle.filename, exc_info=True)

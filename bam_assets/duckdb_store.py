@@ -208,6 +208,33 @@ class WriteResult:
     seconds: float
 
 
+class _ProgressStream:
+    """Wraps a record batch stream to count rows, report progress and keep the first error.
+
+    DuckDB consumes the stream inside one INSERT statement and turns a Python exception raised by
+    the stream into its own error type; keeping the original lets the caller re-raise the real
+    cause (for example the file that could not be decoded).
+    """
+
+    def __init__(self, batches: pa.RecordBatchReader, on_batch: Callable[[int, float], None] | None):
+        self.read_count = 0
+        self.error: BaseException | None = None
+        self._started = time.monotonic()
+        self._on_batch = on_batch
+        self.reader = pa.RecordBatchReader.from_batches(batches.schema, self._batches(batches))
+
+    def _batches(self, batches: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
+        try:
+            for batch in batches:
+                yield batch
+                self.read_count += batch.num_rows
+                if self._on_batch is not None:
+                    self._on_batch(self.read_count, time.monotonic() - self._started)
+        except BaseException as error:
+            self.error = error
+            raise
+
+
 def replace_partition(
     connection: duckdb.DuckDBPyConnection,
     config: StoreConfig,
@@ -217,24 +244,24 @@ def replace_partition(
 ) -> WriteResult:
     """Replaces the partition's rows with ``batches`` in one transaction.
 
-    The old rows are deleted, the new ones inserted batch by batch, the files row upserted, and
-    only then is the transaction committed. Any error rolls everything back, so the partition's
-    previous rows and all other partitions are untouched. ``on_batch(read_count, seconds)`` is
-    called after each batch (progress logging).
+    The old rows are deleted, the stream is inserted by a single INSERT statement that pulls one
+    batch at a time (so DuckDB writes full row groups to disk as it goes and memory stays within
+    its memory_limit), the files row is upserted, and only then is the transaction committed. Any
+    error rolls everything back, so the partition's previous rows and all other partitions are
+    untouched. ``on_batch(read_count, seconds)`` is called after each batch (progress logging).
     """
     started = time.monotonic()
-    read_count = 0
-    insert = _insert_sql(config)
+    stream = _ProgressStream(batches, on_batch)
+    connection.register("batch", stream.reader)
     connection.execute("BEGIN TRANSACTION")
     try:
         connection.execute(f"DELETE FROM {config.reads_table} WHERE key = ?", [source.key])
-        for batch in batches:
-            connection.register("batch", batch)
-            connection.execute(insert, {"key": source.key})
-            connection.unregister("batch")
-            read_count += batch.num_rows
-            if on_batch is not None:
-                on_batch(read_count, time.monotonic() - started)
+        try:
+            connection.execute(_insert_sql(config), {"key": source.key})
+        except duckdb.Error:
+            if stream.error is not None:
+                raise stream.error from None
+            raise
         seconds = time.monotonic() - started
         connection.execute(
             f"""
@@ -250,7 +277,7 @@ def replace_partition(
                 source.mtime,
                 source.fingerprint,
                 source.header_text,
-                read_count,
+                stream.read_count,
                 datetime.now(timezone.utc),
                 seconds,
             ],
@@ -259,7 +286,9 @@ def replace_partition(
     except BaseException:
         connection.execute("ROLLBACK")
         raise
-    return WriteResult(read_count=read_count, seconds=seconds)
+    finally:
+        connection.unregister("batch")
+    return WriteResult(read_count=stream.read_count, seconds=seconds)
 
 
 def delete_partition(connection: duckdb.DuckDBPyConnection, config: StoreConfig, key: str) -> None:

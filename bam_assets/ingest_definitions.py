@@ -28,9 +28,9 @@ class IngestSettings:
     patterns: list[str] = field(default_factory=lambda: list(DEFAULT_PATTERNS))
     reference: str | None = None
     format_options: list[str] = field(default_factory=list)
-    chunk_size: int = 50_000
+    chunk_size: int = 10_000
     threads: int | None = None
-    memory_limit: str | None = "256MB"
+    memory_limit: str | None = "128MB"
 
     @property
     def prefix(self) -> str:

@@ -39,13 +39,13 @@ class StreamingDuckDBIOManager(dg.ConfigurableIOManager):
     files_table: str = Field(default="files", description="Table of ingested files.")
     threads: int | None = Field(default=None, description="DuckDB threads (default: all CPUs).")
     memory_limit: str | None = Field(
-        default="256MB", description="DuckDB memory_limit; DuckDB spills to disk beyond it."
+        default="128MB", description="DuckDB memory_limit; DuckDB spills to disk beyond it."
     )
     lock_timeout_seconds: float = Field(
         default=300.0, description="How long to wait for another process's write lock."
     )
     progress_every_chunks: int = Field(
-        default=20, description="Log progress every this many chunks.", gt=0
+        default=50, description="Log progress every this many chunks.", gt=0
     )
 
     def store_config(self) -> duckdb_store.StoreConfig:

@@ -32,7 +32,7 @@ class AlignmentSources(dg.ConfigurableResource):
         description="htslib input format options, e.g. 'decode_md=0' (as samtools' "
         "--input-fmt-option).",
     )
-    chunk_size: int = Field(default=50_000, description="Records per Arrow batch.", gt=0)
+    chunk_size: int = Field(default=10_000, description="Records per Arrow batch.", gt=0)
 
     def reader_options(self) -> ReaderOptions:
         return ReaderOptions(

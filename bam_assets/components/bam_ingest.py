@@ -25,9 +25,9 @@ class BamIngestComponent(dg.Component, dg.Model, dg.Resolvable):
     database: str = Field(default="", description="DuckDB file.")
     reference: str = Field(default="", description="FASTA reference for CRAM files.")
     format_options: list[str] = Field(default=[], description="htslib input format options.")
-    chunk_size: int = Field(default=50_000, gt=0)
+    chunk_size: int = Field(default=10_000, gt=0)
     threads: int | None = None
-    memory_limit: str | None = "256MB"
+    memory_limit: str | None = "128MB"
 
     def settings(self, project_root: Path) -> IngestSettings:
         def absolute(path: str) -> str:

@@ -1,0 +1,73 @@
+"""Shared fixtures: the real files in ../shared/test-data/real, a test instance, a DuckDB path."""
+
+from pathlib import Path
+
+import dagster as dg
+import pysam
+import pytest
+
+from bam_assets.ingest_definitions import IngestSettings, build_reads_asset
+from bam_assets.synthetic_bam import write_synthetic_bam
+
+REAL_DATA = Path(__file__).resolve().parents[2] / "shared" / "test-data" / "real"
+CRAM_REFERENCE = REAL_DATA / "samtools_mpileup.ref.fa"
+# The shared CRAM was written against a longer chromosome 17 than the 4200-bp excerpt beside it:
+# samtools itself cannot regenerate its MD/NM tags and fails, so both sides decode with
+# decode_md=0 (the stored tags are kept as they are).
+CRAM_FORMAT_OPTIONS = ["decode_md=0"]
+REAL_FILES = sorted(
+    path.name for path in REAL_DATA.iterdir() if path.suffix in {".bam", ".cram", ".sam"}
+)
+
+
+def samtools_view(path: Path, *arguments: str) -> str:
+    """What ``samtools view --no-PG`` prints for ``path`` (the oracle)."""
+    options = []
+    if path.suffix == ".cram":
+        options = ["-T", str(CRAM_REFERENCE), "--input-fmt-option", CRAM_FORMAT_OPTIONS[0]]
+    return pysam.view(*arguments, "--no-PG", *options, str(path))
+
+
+def settings_for(root: Path, database: Path, **overrides) -> IngestSettings:
+    return IngestSettings(
+        roots=[str(root)],
+        database=str(database),
+        reference=str(CRAM_REFERENCE),
+        format_options=CRAM_FORMAT_OPTIONS,
+        **overrides,
+    )
+
+
+def materialize_partition(
+    settings: IngestSettings, key: str, instance: dg.DagsterInstance, raise_on_error: bool = True
+) -> dg.ExecuteInProcessResult:
+    """Registers ``key`` and materializes it through the real asset and IO manager."""
+    if not instance.has_dynamic_partition(settings.partitions_name, key):
+        instance.add_dynamic_partitions(settings.partitions_name, [key])
+    return dg.materialize(
+        [build_reads_asset(settings)],
+        partition_key=key,
+        instance=instance,
+        resources={
+            settings.sources_key: settings.sources(),
+            settings.io_manager_key: settings.io_manager(),
+        },
+        raise_on_error=raise_on_error,
+    )
+
+
+@pytest.fixture
+def instance():
+    with dg.instance_for_test() as test_instance:
+        yield test_instance
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Path:
+    return tmp_path / "reads.duckdb"
+
+
+@pytest.fixture(scope="session")
+def synthetic_bam(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 20k-read generated BAM (fixed seed), shared by the tests that only read it."""
+    return write_synthetic_bam(tmp_path_factory.mktemp("synthetic") / "synthetic.bam", 20_000)

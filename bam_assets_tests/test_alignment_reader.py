@@ -1,0 +1,92 @@
+"""The reader on its own: lossless SAM fields and tags, chunking, and errors naming the file.
+
+SAM coordinates are 1-based (``pos``, ``pnext``), as ``samtools view`` prints them.
+"""
+
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from bam_assets.alignment_reader import (
+    AlignmentReadError,
+    ReaderOptions,
+    iter_read_batches,
+    read_header,
+    sam_lines_to_batch,
+)
+from bam_assets_tests.conftest import (
+    CRAM_FORMAT_OPTIONS,
+    CRAM_REFERENCE,
+    REAL_DATA,
+    REAL_FILES,
+    samtools_view,
+)
+
+OPTIONS = ReaderOptions(reference=str(CRAM_REFERENCE), format_options=CRAM_FORMAT_OPTIONS)
+
+
+def test_sam_line_becomes_typed_columns_with_ordered_typed_tags():
+    line = "r1\t99\tchr1\t100\t60\t5M\t=\t300\t205\tACGTA\tIIIII\tNM:i:1\tXF:f:0.5\tZB:B:s,-1,2\tMD:Z:2A:2"
+    batch = sam_lines_to_batch([line, "r2\t4\t*\t0\t0\t*\t*\t0\t0\t*\t*"], first_rec_no=7)
+    rows = batch.to_pylist()
+    assert rows[0]["rec_no"] == 7 and rows[1]["rec_no"] == 8
+    assert (rows[0]["flag"], rows[0]["pos"], rows[0]["pnext"], rows[0]["tlen"]) == (99, 100, 300, 205)
+    assert rows[0]["tags"] == [
+        {"tag": "NM", "type": "i", "value": "1"},
+        {"tag": "XF", "type": "f", "value": "0.5"},
+        {"tag": "ZB", "type": "B", "value": "s,-1,2"},
+        {"tag": "MD", "type": "Z", "value": "2A:2"},
+    ]
+    assert rows[1]["rname"] == "*" and rows[1]["seq"] == "*" and rows[1]["tags"] == []
+
+
+@pytest.mark.parametrize("name", REAL_FILES)
+def test_real_file_batches_match_samtools_view(name: str):
+    path = REAL_DATA / name
+    options = ReaderOptions(
+        reference=OPTIONS.reference, format_options=OPTIONS.format_options, chunk_size=1000
+    )
+    lines = []
+    for batch in iter_read_batches(path, options):
+        assert batch.num_rows <= 1000
+        for row in batch.to_pylist():
+            fields = [str(row[column]) for column in batch.schema.names[1:-1]]
+            tags = [f"{t['tag']}:{t['type']}:{t['value']}" for t in row["tags"]]
+            lines.append("\t".join(fields + tags) + "\n")
+    expected = samtools_view(path)
+    assert "".join(lines) == expected
+    assert read_header(path, OPTIONS).text == samtools_view(path, "-H")
+
+
+def test_chunks_number_records_consecutively(synthetic_bam: Path):
+    batches = list(iter_read_batches(synthetic_bam, ReaderOptions(chunk_size=3000)))
+    record_numbers = pa.concat_arrays([batch.column("rec_no") for batch in batches])
+    assert record_numbers.to_pylist() == list(range(len(record_numbers)))
+    assert [batch.num_rows for batch in batches[:-1]] == [3000] * (len(batches) - 1)
+
+
+@pytest.mark.parametrize(
+    ("content", "cause"),
+    [
+        (b"", "empty"),
+        (None, "no such file"),
+    ],
+)
+def test_unreadable_files_name_the_file_and_the_cause(tmp_path: Path, content, cause: str):
+    path = tmp_path / "broken.bam"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(AlignmentReadError, match=cause) as raised:
+        read_header(path, ReaderOptions())
+    assert str(path) in str(raised.value)
+
+
+def test_truncated_bam_fails_mid_stream_naming_the_file(tmp_path: Path, synthetic_bam: Path):
+    truncated = tmp_path / "truncated.bam"
+    data = synthetic_bam.read_bytes()
+    truncated.write_bytes(data[: len(data) // 2])
+    with pytest.raises(AlignmentReadError) as raised:
+        for _ in iter_read_batches(truncated, ReaderOptions(chunk_size=1000)):
+            pass
+    assert str(truncated) in str(raised.value)

@@ -1,0 +1,154 @@
+"""The reads asset through Dagster: lossless, replaced per partition, atomic on failure."""
+
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pysam
+import pytest
+
+from bam_assets import duckdb_store
+from bam_assets.ingest_definitions import build_reads_asset
+from bam_assets.synthetic_bam import write_synthetic_bam
+from bam_assets_tests.conftest import (
+    REAL_DATA,
+    REAL_FILES,
+    materialize_partition,
+    samtools_view,
+    settings_for,
+)
+
+
+def regenerate(database: Path, key: str) -> str:
+    config = duckdb_store.StoreConfig(database=str(database))
+    with duckdb_store.connect(config, read_only=True) as connection:
+        text = duckdb_store.header_text(connection, config, key)
+        for lines in duckdb_store.iter_sam_lines(connection, config, key):
+            text += "".join(f"{line}\n" for line in lines.to_pylist())
+    return text
+
+
+def query(database: Path, sql: str, parameters=()) -> list[tuple]:
+    with duckdb.connect(str(database), read_only=True) as connection:
+        return connection.execute(sql, list(parameters)).fetchall()
+
+
+@pytest.mark.parametrize("name", REAL_FILES)
+def test_every_real_file_regenerates_byte_identical(name, database, instance):
+    result = materialize_partition(settings_for(REAL_DATA, database), name, instance)
+
+    expected = samtools_view(REAL_DATA / name, "-h")
+    assert regenerate(database, name) == expected
+    record_count = expected.count("\n") - expected.count("\n@") - expected.startswith("@")
+    metadata = result.asset_materializations_for_node("reads")[0].metadata
+    assert metadata["dagster/partition_row_count"].value == record_count
+    assert metadata["bytes_read"].value == (REAL_DATA / name).stat().st_size
+    assert query(database, "SELECT read_count FROM files WHERE key = ?", [name]) == [
+        (record_count,)
+    ]
+
+
+def test_files_table_and_derived_columns(database, instance):
+    materialize_partition(settings_for(REAL_DATA, database), "umitools_paired.bam", instance)
+    [(path, file_format, size, fingerprint, header)] = query(
+        database, "SELECT path, format, size_bytes, fingerprint, header_text FROM files"
+    )
+    assert path == str(REAL_DATA / "umitools_paired.bam")
+    assert file_format == "BAM" and size == (REAL_DATA / "umitools_paired.bam").stat().st_size
+    assert len(fingerprint) == 32 and header.startswith("@HD")
+    # end_pos and read_length agree with pysam's reference_end (0-based exclusive = 1-based
+    # inclusive end) and query_length
+    with pysam.AlignmentFile(str(REAL_DATA / "umitools_paired.bam")) as handle:
+        expected = [
+            (
+                r.reference_end if not r.is_unmapped else None,
+                r.query_length or r.infer_read_length() or 0,
+            )
+            for r in handle.fetch(until_eof=True)
+        ]
+    stored = query(
+        database,
+        "SELECT CASE WHEN is_unmapped THEN NULL ELSE end_pos END, read_length "
+        "FROM reads ORDER BY rec_no",
+    )
+    assert stored == expected
+    with pysam.AlignmentFile(str(REAL_DATA / "umitools_paired.bam")) as handle:
+        nm_total = sum(r.get_tag("NM") for r in handle.fetch(until_eof=True) if r.has_tag("NM"))
+    assert query(database, "SELECT sum(sam_tag_int(tags, 'NM')) FROM reads") == [(nm_total,)]
+
+
+def test_rematerializing_replaces_rows(tmp_path, database, instance):
+    root = tmp_path / "in"
+    root.mkdir()
+    sample = write_synthetic_bam(root / "sample.bam", 3_000, seed=1)
+    settings = settings_for(root, database, chunk_size=500)
+    materialize_partition(settings, "sample.bam", instance)
+    first = query(database, "SELECT count(*) FROM reads")[0][0]
+    materialize_partition(settings, "sample.bam", instance)
+    assert query(database, "SELECT count(*), count(DISTINCT rec_no) FROM reads") == [(first, first)]
+
+    write_synthetic_bam(sample, 1_000, seed=2)
+    materialize_partition(settings, "sample.bam", instance)
+    assert query(database, "SELECT count(*) FROM reads")[0][0] == samtools_view(sample).count("\n")
+    assert query(database, "SELECT count(*) FROM files") == [(1,)]
+
+
+def test_failure_mid_stream_keeps_previous_rows_and_other_partitions(tmp_path, database, instance):
+    root = tmp_path / "in"
+    root.mkdir()
+    good = write_synthetic_bam(root / "sample.bam", 10_000, seed=3)
+    shutil.copy(REAL_DATA / "umitools_paired.bam", root / "other.bam")
+    settings = settings_for(root, database, chunk_size=1_000)
+    materialize_partition(settings, "sample.bam", instance)
+    materialize_partition(settings, "other.bam", instance)
+    before = query(database, "SELECT key, count(*), sum(hash(qname, seq)) FROM reads GROUP BY key")
+
+    data = bytearray(good.read_bytes())
+    middle = int(len(data) * 0.7)
+    data[middle : middle + 64] = bytes(64)  # a corrupt BGZF block: decoding fails after chunks
+    good.write_bytes(bytes(data))
+    result = materialize_partition(settings, "sample.bam", instance, raise_on_error=False)
+
+    assert not result.success
+    failure = next(event for event in result.all_events if event.is_step_failure)
+    message = str(failure.step_failure_data.user_failure_data.description)
+    assert str(good) in message and "previous rows were kept" in message
+    after = query(database, "SELECT key, count(*), sum(hash(qname, seq)) FROM reads GROUP BY key")
+    assert sorted(after) == sorted(before)
+
+
+def test_missing_file_fails_with_its_key(tmp_path, database, instance):
+    result = materialize_partition(
+        settings_for(tmp_path, database), "gone.bam", instance, raise_on_error=False
+    )
+    assert not result.success
+    failure = next(event for event in result.all_events if event.is_step_failure)
+    assert "'gone.bam'" in failure.step_failure_data.user_failure_data.description
+
+
+def test_downstream_receives_a_handle_not_rows(tmp_path, database, instance):
+    settings = settings_for(REAL_DATA, database)
+    materialize_partition(settings, "umitools_paired.bam", instance)
+
+    @dg.asset(partitions_def=settings.partitions_def(), ins={"reads": dg.AssetIn(key="reads")})
+    def mapped_reads(reads) -> int:
+        with duckdb.connect(reads.database, read_only=True) as connection:
+            return connection.execute(
+                f"SELECT count(*) FROM {reads.reads_table} WHERE key = ? AND NOT is_unmapped",
+                [reads.key],
+            ).fetchall()[0][0]
+
+    result = dg.materialize(
+        [build_reads_asset(settings).to_source_asset(), mapped_reads],
+        partition_key="umitools_paired.bam",
+        instance=instance,
+        resources={settings.io_manager_key: settings.io_manager(), "io_manager": dg.mem_io_manager},
+    )
+    assert result.output_for_node("mapped_reads") == int(
+        pysam_count(REAL_DATA / "umitools_paired.bam", "-F", "4")
+    )
+
+
+def pysam_count(path: Path, *arguments: str) -> str:
+    return pysam.view("-c", *arguments, str(path)).strip()
