@@ -110,22 +110,48 @@ def _store(arguments: argparse.Namespace) -> duckdb_store.StoreConfig:
     return duckdb_store.StoreConfig(database=arguments.db)
 
 
+def _key_for(connection, config: duckdb_store.StoreConfig, file_or_key: str) -> str:
+    """The partition key of a stored key or of an ingested file's path."""
+    if Path(file_or_key).is_file():
+        file_or_key = str(Path(file_or_key).absolute())
+    try:
+        return duckdb_store.find_key(connection, config, file_or_key)
+    except KeyError as error:
+        raise SystemExit(error.args[0]) from error
+
+
 def _view(arguments: argparse.Namespace) -> int:
     config = _store(arguments)
     with duckdb_store.connect(config, read_only=True) as connection:
-        file_or_key = arguments.file_or_key
-        if Path(file_or_key).is_file():
-            file_or_key = str(Path(file_or_key).absolute())
-        try:
-            key = duckdb_store.find_key(connection, config, file_or_key)
-        except KeyError as error:
-            raise SystemExit(error.args[0]) from error
+        key = _key_for(connection, config, arguments.file_or_key)
         out = sys.stdout
         if arguments.header:
             out.write(duckdb_store.header_text(connection, config, key))
         for lines in duckdb_store.iter_sam_lines(connection, config, key):
             out.write("\n".join(lines.to_pylist()))
             out.write("\n")
+    return 0
+
+
+def _summary(arguments: argparse.Namespace) -> int:
+    """flagstat / idxstats / stats: samtools' text, computed by SQL over the stored reads."""
+    from bam_assets import read_stats_sql, samtools_text
+
+    config = _store(arguments)
+    with duckdb_store.connect(config, read_only=True) as connection:
+        key = _key_for(connection, config, arguments.file_or_key)
+        if arguments.command == "flagstat":
+            text = samtools_text.flagstat_text(read_stats_sql.flagstat(connection, config, key))
+        elif arguments.command == "idxstats":
+            lengths = read_stats_sql.reference_lengths(arguments.reference)
+            rows = read_stats_sql.idxstats(connection, config, key, lengths)
+            text = samtools_text.idxstats_text(rows)
+        else:
+            numbers = read_stats_sql.summary_numbers(
+                connection, config, key, max_insert_size=arguments.insert_size
+            )
+            text = samtools_text.sn_lines(numbers)
+    sys.stdout.write(text)
     return 0
 
 
@@ -173,6 +199,23 @@ def _parser() -> argparse.ArgumentParser:
     view.add_argument("-h", dest="header", action="store_true", help="print the header first")
     view.add_argument("--help", action="help", help="show this help message and exit")
     view.set_defaults(run=_view)
+
+    for name, summary_help in (
+        ("flagstat", "print 'samtools flagstat' output computed in DuckDB"),
+        ("idxstats", "print 'samtools idxstats' output computed in DuckDB"),
+        ("stats", "print the SN lines of 'samtools stats' computed in DuckDB"),
+    ):
+        summary = commands.add_parser(name, parents=[database], help=summary_help)
+        summary.add_argument("file_or_key", metavar="FILE_OR_KEY")
+        if name == "idxstats":
+            summary.add_argument(
+                "--reference", help="FASTA (with .fai) of a CRAM: its lengths replace @SQ LN"
+            )
+        if name == "stats":
+            summary.add_argument(
+                "-i", "--insert-size", type=int, default=8000, help="maximum insert size [8000]"
+            )
+        summary.set_defaults(run=_summary)
 
     listing = commands.add_parser("list", parents=[database], help="list ingested files")
     listing.set_defaults(run=_list)

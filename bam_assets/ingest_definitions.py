@@ -31,6 +31,9 @@ class IngestSettings:
     chunk_size: int = 10_000
     threads: int | None = None
     memory_limit: str | None = "128MB"
+    summary_cron: str = "0 6 * * *"
+    coverage_window: int = 100_000
+    summary_automation: bool = False
 
     @property
     def prefix(self) -> str:
@@ -94,8 +97,10 @@ def build_reads_asset(settings: IngestSettings) -> dg.AssetsDefinition:
 
 
 def build_ingest_definitions(settings: IngestSettings) -> dg.Definitions:
+    from bam_assets.summary_definitions import build_summary_definitions
+
     reads = build_reads_asset(settings)
-    return dg.Definitions(
+    ingest = dg.Definitions(
         assets=[reads],
         jobs=[
             dg.define_asset_job(
@@ -110,3 +115,4 @@ def build_ingest_definitions(settings: IngestSettings) -> dg.Definitions:
             settings.io_manager_key: settings.io_manager(),
         },
     )
+    return dg.Definitions.merge(ingest, build_summary_definitions(settings))

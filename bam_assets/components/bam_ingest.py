@@ -28,6 +28,16 @@ class BamIngestComponent(dg.Component, dg.Model, dg.Resolvable):
     chunk_size: int = Field(default=10_000, gt=0)
     threads: int | None = None
     memory_limit: str | None = "128MB"
+    summary_cron: str = Field(
+        default="0 6 * * *", description="Cron of the read_stats_overview schedule (daily)."
+    )
+    coverage_window: int = Field(
+        default=100_000, gt=0, description="Window size of the coverage-per-window table."
+    )
+    summary_automation: bool = Field(
+        default=False,
+        description="Refresh the overview by declarative automation instead of the schedule.",
+    )
 
     def settings(self, project_root: Path) -> IngestSettings:
         def absolute(path: str) -> str:
@@ -44,6 +54,9 @@ class BamIngestComponent(dg.Component, dg.Model, dg.Resolvable):
             chunk_size=self.chunk_size,
             threads=self.threads,
             memory_limit=self.memory_limit,
+            summary_cron=self.summary_cron,
+            coverage_window=self.coverage_window,
+            summary_automation=self.summary_automation,
         )
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
