@@ -27,11 +27,19 @@ OPTIONS = ReaderOptions(reference=str(CRAM_REFERENCE), format_options=CRAM_FORMA
 
 
 def test_sam_line_becomes_typed_columns_with_ordered_typed_tags():
-    line = "r1\t99\tchr1\t100\t60\t5M\t=\t300\t205\tACGTA\tIIIII\tNM:i:1\tXF:f:0.5\tZB:B:s,-1,2\tMD:Z:2A:2"
+    line = (
+        "r1\t99\tchr1\t100\t60\t5M\t=\t300\t205\tACGTA\tIIIII"
+        "\tNM:i:1\tXF:f:0.5\tZB:B:s,-1,2\tMD:Z:2A:2"
+    )
     batch = sam_lines_to_batch([line, "r2\t4\t*\t0\t0\t*\t*\t0\t0\t*\t*"], first_rec_no=7)
     rows = batch.to_pylist()
     assert rows[0]["rec_no"] == 7 and rows[1]["rec_no"] == 8
-    assert (rows[0]["flag"], rows[0]["pos"], rows[0]["pnext"], rows[0]["tlen"]) == (99, 100, 300, 205)
+    assert (rows[0]["flag"], rows[0]["pos"], rows[0]["pnext"], rows[0]["tlen"]) == (
+        99,
+        100,
+        300,
+        205,
+    )
     assert rows[0]["tags"] == [
         {"tag": "NM", "type": "i", "value": "1"},
         {"tag": "XF", "type": "f", "value": "0.5"},

@@ -14,7 +14,7 @@ def test_odd_names_become_safe_unique_stable_keys():
         "my_sample.bam",
         "échantillon.bam",
         "echantillon.bam",
-        "quote'd \"name\".bam",
+        'quote\'d "name".bam',
         "a...b.bam",
         "a..b.bam",
         "tab\there.bam",

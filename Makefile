@@ -1,0 +1,32 @@
+# Two commands on a fresh machine (python3, pip, gcc, make):
+#   make demo   set up, ingest the bundled example files through Dagster, show what was stored
+#   make test   set up and run the test suite
+PYTHON ?= python3
+VENV ?= .venv
+BIN = $(VENV)/bin
+STAMP = $(VENV)/.installed
+
+.PHONY: setup demo test dev clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/bam-assets ingest bam_assets/example_data
+	$(BIN)/bam-assets list
+	$(BIN)/bam-assets view -h synthetic_paired.bam | head -n 12
+
+# pytest exits 5 when it collected no tests; make treats any non-zero exit as a failure.
+test: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+dev: $(STAMP)
+	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/.dagster_home} $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1
+
+clean:
+	rm -rf $(VENV) data .dagster_home

@@ -1,0 +1,85 @@
+"""The CLI as a user runs it: ingest through Dagster, then list and view from DuckDB."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bam_assets.cli import main
+from bam_assets_tests.conftest import REAL_DATA, samtools_view
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    database = tmp_path / "cli.duckdb"
+    monkeypatch.setenv("BAM_ASSETS_DB", str(database))
+    return database
+
+
+def run_cli(*arguments: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "bam_assets", *arguments], capture_output=True, text=True
+    )
+
+
+def test_ingest_folder_then_list_and_view(tmp_path: Path, cli_env: Path, capsys):
+    folder = tmp_path / "in"
+    (folder / "nested").mkdir(parents=True)
+    shutil.copy(REAL_DATA / "umitools_paired.bam", folder / "nested" / "paired.bam")
+    shutil.copy(REAL_DATA / "pysam_example_btag.sam", folder / "b tags.sam")
+
+    assert main(["ingest", str(folder)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("\t")[:2] for line in lines] == [
+        [lines[0].split("\t")[0], "5 reads"],
+        ["nested/paired.bam", "8451 reads"],
+    ]
+    assert lines[0].startswith("b_tags.sam-")
+
+    assert main(["list"]) == 0
+    listing = capsys.readouterr().out
+    assert "nested/paired.bam\tBAM\t8451 reads\t" + str(folder / "nested" / "paired.bam") in listing
+
+    assert main(["view", "-h", "nested/paired.bam"]) == 0
+    assert capsys.readouterr().out == samtools_view(REAL_DATA / "umitools_paired.bam", "-h")
+    assert main(["view", str(folder / "b tags.sam")]) == 0
+    assert capsys.readouterr().out == samtools_view(REAL_DATA / "pysam_example_btag.sam")
+
+
+def test_cram_with_reference_through_the_console_script(tmp_path: Path, cli_env: Path):
+    ingest = run_cli(
+        "ingest",
+        str(REAL_DATA / "samtools_mpileup.1.cram"),
+        "--reference",
+        str(REAL_DATA / "samtools_mpileup.ref.fa"),
+        "--input-fmt-option",
+        "decode_md=0",
+    )
+    assert ingest.returncode == 0, ingest.stderr
+    assert ingest.stdout.startswith("samtools_mpileup.1.cram\t569 reads\t")
+    view = run_cli("view", "-h", "samtools_mpileup.1.cram")
+    assert view.stdout == samtools_view(REAL_DATA / "samtools_mpileup.1.cram", "-h")
+
+
+def test_failing_file_is_named_and_exit_status_is_nonzero(tmp_path: Path, cli_env: Path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(REAL_DATA / "umitools_paired.bam", folder / "good.bam")
+    (folder / "bad.bam").write_bytes(b"this is not an alignment file\n")
+
+    result = run_cli("ingest", str(folder), str(tmp_path / "missing.bam"))
+
+    assert result.returncode == 1
+    assert "good.bam\t8451 reads" in result.stdout
+    assert f"FAILED {folder / 'bad.bam'}:" in result.stderr
+    assert f"FAILED {tmp_path / 'missing.bam'}: no such file" in result.stderr
+    assert run_cli("list").stdout.count("\n") == 1
+
+
+def test_view_of_unknown_key_says_so(cli_env: Path):
+    assert main(["ingest", str(REAL_DATA / "pbbam_empty.bam")]) == 0
+    with pytest.raises(SystemExit, match="No ingested file has key or path 'nope.bam'"):
+        main(["view", "nope.bam"])
