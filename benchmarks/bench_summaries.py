@@ -1,0 +1,72 @@
+"""How long the read statistics take next to the ingest of the same file.
+
+Generates a synthetic BAM (default 1,000,000 reads, fixed seed) in a temporary folder, ingests it
+with ``bam-assets ingest`` in a subprocess, then times each summary over the DuckDB file and
+prints a table with the ratio summaries / ingest. Run: ``python benchmarks/bench_summaries.py``.
+"""
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bam_assets import duckdb_store, read_stats_sql
+from bam_assets.synthetic_bam import write_synthetic_bam
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reads", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=7)
+    arguments = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        bam = write_synthetic_bam(root / "bench.bam", arguments.reads, seed=arguments.seed)
+        database = root / "bench.duckdb"
+        environment = {**os.environ, "DAGSTER_HOME": str(root / "dagster_home")}
+        started = time.monotonic()
+        subprocess.run(
+            ["bam-assets", "ingest", str(bam), "--db", str(database)],
+            check=True,
+            env=environment,
+            stdout=subprocess.DEVNULL,
+        )
+        ingest_seconds = time.monotonic() - started
+        config = duckdb_store.StoreConfig(database=str(database), memory_limit="1GB")
+        timings: list[tuple[str, float]] = []
+        with duckdb_store.connect(config) as connection:
+            records = duckdb_store.list_files(connection, config)[0].read_count
+
+            def timed(name, work):
+                begun = time.monotonic()
+                work()
+                timings.append((name, time.monotonic() - begun))
+
+            key = "bench.bam"
+            timed("flagstat", lambda: read_stats_sql.flagstat(connection, config, key))
+            timed("idxstats", lambda: read_stats_sql.idxstats(connection, config, key))
+            timed(
+                "stats SN numbers", lambda: read_stats_sql.summary_numbers(connection, config, key)
+            )
+            timed(
+                "distributions",
+                lambda: read_stats_sql.write_distributions(connection, config, key),
+            )
+            timed("overview", lambda: read_stats_sql.write_overview(connection, config))
+    total = sum(seconds for _, seconds in timings)
+    out = sys.stdout
+    out.write(f"# {records:,} records, {platform.processor() or platform.machine()}, ")
+    out.write(f"{os.cpu_count()} CPUs, Python {platform.python_version()}\n")
+    out.write("| step | seconds | / ingest |\n|---|---:|---:|\n")
+    out.write(f"| ingest (bam-assets ingest, subprocess) | {ingest_seconds:.2f} | 1.00 |\n")
+    for name, seconds in timings:
+        out.write(f"| {name} | {seconds:.2f} | {seconds / ingest_seconds:.2f} |\n")
+    out.write(f"| all summaries | {total:.2f} | {total / ingest_seconds:.2f} |\n")
+
+
+if __name__ == "__main__":
+    main()
