@@ -17,7 +17,8 @@ import dagster as dg
 
 from bam_assets import duckdb_store
 from bam_assets.alignment_files import DEFAULT_PATTERNS, find_alignment_files
-from bam_assets.ingest_definitions import IngestSettings, build_reads_asset
+from bam_assets.ingest_definitions import build_reads_asset
+from bam_assets.ingest_settings import IngestSettings
 from bam_assets.partition_keys import partition_key_for
 from bam_assets.project_paths import (
     PROJECT_INSTANCE_CONFIG,

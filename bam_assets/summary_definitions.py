@@ -22,7 +22,7 @@ from dagster_duckdb import DuckDBResource
 
 from bam_assets import read_stats_sql as sql
 from bam_assets.duckdb_store import StoreConfig
-from bam_assets.ingest_definitions import DUCKDB_WRITER_POOL, IngestSettings
+from bam_assets.ingest_settings import DUCKDB_WRITER_POOL, IngestSettings
 from bam_assets.resources import AlignmentSources
 from bam_assets.samtools_text import flagstat_percent, sn_values
 from bam_assets.source_records import count_records
@@ -357,7 +357,6 @@ def build_summary_definitions(settings: IngestSettings) -> dg.Definitions:
     summary_job = dg.define_asset_job(
         f"{settings.prefix}summarize_reads",
         selection=summaries,
-        partitions_def=settings.partitions_def(),
         description="Compute the read statistics of one ingested file.",
     )
     overview_job = dg.define_asset_job(

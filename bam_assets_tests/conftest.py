@@ -6,7 +6,8 @@ import dagster as dg
 import pysam
 import pytest
 
-from bam_assets.ingest_definitions import IngestSettings, build_reads_asset
+from bam_assets.ingest_definitions import build_reads_asset
+from bam_assets.ingest_settings import IngestSettings
 from bam_assets.synthetic_bam import write_synthetic_bam
 
 REAL_DATA = Path(__file__).resolve().parents[2] / "shared" / "test-data" / "real"

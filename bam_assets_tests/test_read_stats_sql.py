@@ -11,7 +11,8 @@ import pysam
 import pytest
 
 from bam_assets import duckdb_store, read_stats_sql, samtools_text
-from bam_assets.ingest_definitions import IngestSettings, build_reads_asset
+from bam_assets.ingest_definitions import build_reads_asset
+from bam_assets.ingest_settings import IngestSettings
 from bam_assets.synthetic_bam import write_synthetic_bam
 
 REAL_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "test-data" / "real"

@@ -11,11 +11,8 @@ import pysam
 import pytest
 
 from bam_assets import cli, duckdb_store, read_stats_sql
-from bam_assets.ingest_definitions import (
-    IngestSettings,
-    build_ingest_definitions,
-    build_reads_asset,
-)
+from bam_assets.ingest_definitions import build_ingest_definitions, build_reads_asset
+from bam_assets.ingest_settings import IngestSettings
 from bam_assets.source_records import count_records
 from bam_assets.summary_definitions import build_summary_definitions
 

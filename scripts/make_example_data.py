@@ -9,9 +9,7 @@ from bam_assets.synthetic_bam import write_synthetic_bam, write_synthetic_sam
 def main() -> None:
     EXAMPLE_DATA_DIR.mkdir(exist_ok=True)
     paired = write_synthetic_bam(EXAMPLE_DATA_DIR / "synthetic_paired.bam", 2_000, seed=1)
-    pysam.sort(
-        "-n", "--no-PG", "-o", str(EXAMPLE_DATA_DIR / "synthetic_by_name.bam"), str(paired)
-    )
+    pysam.sort("-n", "--no-PG", "-o", str(EXAMPLE_DATA_DIR / "synthetic_by_name.bam"), str(paired))
     unaligned = EXAMPLE_DATA_DIR / "unaligned.sam"
     sam = write_synthetic_sam(EXAMPLE_DATA_DIR / "tmp.sam", 40, seed=2)
     with sam.open() as source, unaligned.open("w") as target:

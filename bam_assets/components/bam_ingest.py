@@ -1,12 +1,14 @@
 """``BamIngestComponent``: one folder-to-DuckDB ingest, configured in a ``defs.yaml``."""
 
 from pathlib import Path
+from typing import Literal
 
 import dagster as dg
 from pydantic import Field
 
 from bam_assets.alignment_files import DEFAULT_PATTERNS
-from bam_assets.ingest_definitions import IngestSettings, build_ingest_definitions
+from bam_assets.ingest_definitions import build_ingest_definitions
+from bam_assets.ingest_settings import IngestSettings
 from bam_assets.project_paths import EXAMPLE_DATA_DIR, default_database
 
 
@@ -34,6 +36,16 @@ class BamIngestComponent(dg.Component, dg.Model, dg.Resolvable):
     coverage_window: int = Field(
         default=100_000, gt=0, description="Window size of the coverage-per-window table."
     )
+    sensor_interval_seconds: int = Field(
+        default=30, gt=0, description="Seconds between two looks at the watched folders."
+    )
+    max_runs_per_tick: int = Field(
+        default=500, gt=0, description="At most this many files start ingesting per tick."
+    )
+    on_removed: Literal["purge", "keep"] = Field(
+        default="purge",
+        description="When a file disappears: delete its partition and rows, or keep both.",
+    )
     summary_automation: bool = Field(
         default=False,
         description="Refresh the overview by declarative automation instead of the schedule.",
@@ -57,6 +69,9 @@ class BamIngestComponent(dg.Component, dg.Model, dg.Resolvable):
             summary_cron=self.summary_cron,
             coverage_window=self.coverage_window,
             summary_automation=self.summary_automation,
+            sensor_interval_seconds=self.sensor_interval_seconds,
+            max_runs_per_tick=self.max_runs_per_tick,
+            on_removed=self.on_removed,
         )
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
