@@ -66,6 +66,12 @@ class IngestSettings:
         )
 
     def io_manager(self) -> StreamingDuckDBIOManager:
+        """A named instance keeps its rows in its own tables (``<name>_reads``, ``<name>_files``),
+        so two instances can share one database file without sharing partition keys."""
         return StreamingDuckDBIOManager(
-            database=self.database, threads=self.threads, memory_limit=self.memory_limit
+            database=self.database,
+            reads_table=f"{self.prefix}reads",
+            files_table=f"{self.prefix}files",
+            threads=self.threads,
+            memory_limit=self.memory_limit,
         )

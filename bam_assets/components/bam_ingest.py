@@ -37,7 +37,7 @@ class BamIngestComponent(dg.Component, dg.Model, dg.Resolvable):
         default=100_000, gt=0, description="Window size of the coverage-per-window table."
     )
     sensor_interval_seconds: int = Field(
-        default=30, gt=0, description="Seconds between two looks at the watched folders."
+        default=30, description="Seconds between two looks at the watched folders."
     )
     max_runs_per_tick: int = Field(
         default=500, gt=0, description="At most this many files start ingesting per tick."
