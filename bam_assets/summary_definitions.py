@@ -364,6 +364,13 @@ def build_summary_definitions(settings: IngestSettings) -> dg.Definitions:
         selection=[overview],
         description="Rebuild the cross-file overview from whatever partitions exist.",
     )
+    # Runs the reads checks alone against what is stored (no re-ingest). Dagster 1.13 cannot take
+    # a partition key for a checks-only job, so launch it with the ``dagster/partition`` tag.
+    check_job = dg.define_asset_job(
+        f"{settings.prefix}check_reads",
+        selection=dg.AssetSelection.checks_for_assets(settings.asset_key),
+        description="Re-run the checks of one stored partition of reads (tag dagster/partition).",
+    )
     schedules = []
     if not settings.summary_automation:
         schedules.append(
@@ -378,7 +385,7 @@ def build_summary_definitions(settings: IngestSettings) -> dg.Definitions:
     return dg.Definitions(
         assets=[*summaries, overview],
         asset_checks=build_reads_checks(settings),
-        jobs=[summary_job, overview_job],
+        jobs=[summary_job, overview_job, check_job],
         schedules=schedules,
         resources={duckdb_resource_key(settings): duckdb_resource(settings)},
     )

@@ -136,14 +136,17 @@ def test_checks_fail_on_a_tampered_partition(settings, dagster_instance):
             "is_qcfail, is_duplicate, is_supplementary) FROM reads WHERE key = ? AND rec_no = 0",
             [PAIRED],
         )
-    # Dagster 1.13.27 cannot run a checks-only selection of a partitioned asset in process
-    # ("no PartitionsDefinition shared"), and re-materializing would repair the table, so the
-    # checks' own queries are evaluated on the tampered table.
-    config = duckdb_store.StoreConfig(database=settings.database)
-    with duckdb_store.connect(config, read_only=True) as connection:
-        integrity = read_stats_sql.partition_integrity(connection, config, PAIRED)
-    assert integrity.rows == 8452 != count_records(REAL_DATA / PAIRED)
-    assert integrity.duplicated_rows == 1 and not integrity.consistent
+    check_job = build_ingest_definitions(settings).resolve_job_def("check_reads")
+    result = check_job.execute_in_process(
+        tags={"dagster/partition": PAIRED}, instance=dagster_instance, raise_on_error=False
+    )
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert set(evaluations) == {"row_count_matches_source", "rows_unique_and_flagstat_consistent"}
+    assert not any(evaluation.passed for evaluation in evaluations.values())
+    row_count = evaluations["row_count_matches_source"].metadata
+    assert row_count["rows"].value == 8452
+    assert row_count["records_in_file"].value == count_records(REAL_DATA / PAIRED) == 8451
+    assert evaluations["rows_unique_and_flagstat_consistent"].metadata["duplicated_rows"].value == 1
 
 
 def test_overview_reflects_existing_partitions_only(settings, dagster_instance):
