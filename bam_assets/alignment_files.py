@@ -82,9 +82,29 @@ def resolve_partition_key(
         if found.key == key:
             return found
     searched = ", ".join(str(Path(root).absolute()) for root in roots) or "(no roots configured)"
+    for root in roots:
+        candidate = Path(root).absolute() / key
+        if not Path(os.path.normpath(candidate)).is_relative_to(Path(root).absolute()):
+            continue
+        if candidate.is_dir():
+            raise SourceNotFoundError(
+                f"{candidate} (partition key {key!r}) is a directory, not an alignment file."
+            )
+        if candidate.is_symlink() and not candidate.exists():
+            raise SourceNotFoundError(
+                f"{candidate} (partition key {key!r}) is a symlink that leads nowhere "
+                "(a symlink loop or a dangling link)."
+            )
+    expected = [
+        str(Path(os.path.normpath(Path(root).absolute() / key)))
+        for root in roots
+        if Path(os.path.normpath(Path(root).absolute() / key)).is_relative_to(Path(root).absolute())
+    ]
+    where = f" ({' or '.join(expected)} does not exist)" if expected else ""
     raise SourceNotFoundError(
-        f"No alignment file under {searched} has partition key {key!r}: "
-        "the file was moved or removed, or the key was registered for another root."
+        f"No alignment file under {searched} has partition key {key!r}{where}: "
+        "the file was moved or removed, or the key was registered for another root "
+        "(keys never reach outside the roots)."
     )
 
 

@@ -9,8 +9,12 @@ arrays), and the only per-record Python work is one call.
 Coordinates are stored as SAM prints them: ``pos`` and ``pnext`` are 1-based, 0 meaning none.
 """
 
+import errno
 import logging
 import os
+import re
+import stat
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +23,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pysam
 
-SAM_COLUMNS = ("qname", "flag", "rname", "pos", "mapq", "cigar", "rnext", "pnext", "tlen", "seq", "qual")
+SAM_COLUMNS = (
+    "qname",
+    "flag",
+    "rname",
+    "pos",
+    "mapq",
+    "cigar",
+    "rnext",
+    "pnext",
+    "tlen",
+    "seq",
+    "qual",
+)
 TAG_TYPE = pa.struct([("tag", pa.string()), ("type", pa.string()), ("value", pa.string())])
 READS_SCHEMA = pa.schema(
     [
@@ -69,29 +85,90 @@ class AlignmentHeader:
     text: str
 
 
+_URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*$")
+_NO_REF_PATH = "/nonexistent-bam-assets-ref-path/%s"
+
+
+def _local_ref_path(value: str) -> str:
+    """``REF_PATH`` without its URL entries (``http://…``, ``ftp://…``): local directories only.
+
+    htslib splits REF_PATH on ``:`` but keeps ``scheme://host:port/…`` together; this does the
+    same and drops those entries.
+    """
+    tokens = value.split(":")
+    kept: list[str] = []
+    index = 0
+    while index < len(tokens):
+        token = tokens[index]
+        if (
+            index + 1 < len(tokens)
+            and _URL_SCHEME.match(token)
+            and tokens[index + 1].startswith("//")
+        ):
+            index += 2
+            while index < len(tokens) and re.match(r"^\d+(/|$)", tokens[index]):
+                index += 1
+            continue
+        if token:
+            kept.append(token)
+        index += 1
+    return ":".join(kept)
+
+
 def _forbid_reference_downloads() -> None:
     """htslib fetches unknown CRAM references from the EBI server unless REF_PATH says otherwise.
 
-    Runs must never touch the network, so a missing reference fails fast instead.
+    Runs must never touch the network, so a missing reference fails fast instead: REF_PATH is set
+    to a local path when unset and stripped of URL entries when set (htslib 1.24 already refuses
+    remote ``UR:`` tags, and REF_CACHE is only ever a local directory).
     """
-    os.environ.setdefault("REF_PATH", "/nonexistent-bam-assets-ref-path/%s")
+    current = os.environ.get("REF_PATH")
+    local = _NO_REF_PATH if current is None else _local_ref_path(current) or _NO_REF_PATH
+    if local != current:
+        os.environ["REF_PATH"] = local
+
+
+def _check_path(path: Path) -> None:
+    """Refuses, in plain words, what is not a readable, non-empty regular file."""
+    try:
+        status = path.stat()
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            cause = "it is a symlink loop (the link leads back to itself)"
+        elif error.errno == errno.ENOENT and path.is_symlink():
+            cause = f"it is a dangling symlink to {os.readlink(path)}"
+        elif error.errno == errno.ENOENT:
+            cause = "no such file"
+        elif error.errno == errno.EACCES:
+            cause = "permission denied"
+        else:
+            cause = error.strerror or type(error).__name__
+        raise AlignmentReadError(path, cause) from error
+    if stat.S_ISDIR(status.st_mode):
+        raise AlignmentReadError(path, "it is a directory, not an alignment file")
+    if not stat.S_ISREG(status.st_mode):
+        raise AlignmentReadError(path, "it is not a regular file")
+    if status.st_size == 0:
+        raise AlignmentReadError(path, "the file is empty (0 bytes), not a BAM/CRAM/SAM file")
 
 
 def _open(path: Path, options: ReaderOptions) -> pysam.AlignmentFile:
     """Opens any of BAM, CRAM or SAM; the reference only applies to CRAM (as ``samtools -T``
     would otherwise add its contigs to a SAM header without @SQ lines)."""
     _forbid_reference_downloads()
-    if path.is_dir():
-        raise AlignmentReadError(path, "it is a directory, not an alignment file")
-    if not path.exists():
-        raise AlignmentReadError(path, "no such file")
-    if path.stat().st_size == 0:
-        raise AlignmentReadError(path, "the file is empty (0 bytes)")
+    _check_path(path)
     format_options = [option.encode() for option in options.format_options]
     try:
         handle = pysam.AlignmentFile(str(path), "r", check_sq=False, format_options=format_options)
-        if handle.is_cram and options.reference:
-            handle.close()
+    except (OSError, ValueError) as error:
+        raise AlignmentReadError(path, _open_failure_cause(path, error)) from error
+    if handle.is_cram and options.reference:
+        handle.close()
+        if not Path(options.reference).is_file():
+            raise AlignmentReadError(
+                path, f"the configured CRAM reference {options.reference} does not exist"
+            )
+        try:
             handle = pysam.AlignmentFile(
                 str(path),
                 "r",
@@ -99,9 +176,30 @@ def _open(path: Path, options: ReaderOptions) -> pysam.AlignmentFile:
                 reference_filename=options.reference,
                 format_options=format_options,
             )
-        return handle
-    except (OSError, ValueError) as error:
-        raise AlignmentReadError(path, str(error) or type(error).__name__) from error
+        except (OSError, ValueError) as error:
+            raise AlignmentReadError(path, _open_failure_cause(path, error)) from error
+    return handle
+
+
+def _open_failure_cause(path: Path, error: Exception) -> str:
+    """Why htslib refused to open ``path``, in words (its own message is kept at the end)."""
+    message = str(error) or type(error).__name__
+    if "EOF marker" in message:
+        return (
+            "the file is truncated: it ends without the BGZF end-of-file marker "
+            "(an interrupted copy or write?)"
+        )
+    with path.open("rb") as handle:
+        start = handle.read(4096)
+    if start.startswith(b"CRAM"):
+        return f"a damaged CRAM file that htslib cannot open ({message})"
+    if start.startswith(b"\x1f\x8b"):
+        return f"gzip-compressed, but not a BAM/CRAM/SAM file ({message})"
+    try:
+        start.decode("utf-8")
+    except UnicodeDecodeError:
+        return "not a BAM/CRAM/SAM file: its content is unrecognised binary data"
+    return "not a BAM/CRAM/SAM file: it holds plain text that is not SAM"
 
 
 def _header_text(path: Path, file_format: str) -> str:
@@ -126,9 +224,23 @@ def _format_of(handle: pysam.AlignmentFile) -> str:
 
 
 def read_header(path: Path, options: ReaderOptions) -> AlignmentHeader:
-    """Opens ``path`` far enough to know its format and header; raises AlignmentReadError."""
-    with _open(path, options) as handle:
+    """Opens ``path`` far enough to know its format and header; raises AlignmentReadError.
+
+    For CRAM the first record is decoded too, so a missing reference fails now, before any
+    transaction starts, rather than in the middle of the stream.
+    """
+    handle = _open(path, options)
+    try:
         file_format = _format_of(handle)
+        if file_format == "CRAM":
+            try:
+                next(iter(handle.fetch(until_eof=True)), None)
+            except (OSError, ValueError) as error:
+                raise AlignmentReadError(
+                    path, _decode_failure_cause(path, handle, options, error, 0, None, None)
+                ) from error
+    finally:
+        _close_quietly(handle)
     return AlignmentHeader(path=path, format=file_format, text=_header_text(path, file_format))
 
 
@@ -159,15 +271,18 @@ def iter_read_batches(path: Path, options: ReaderOptions) -> Iterator[pa.RecordB
     """Yields the records of ``path`` in file order, ``options.chunk_size`` at a time.
 
     Only one chunk of records exists in memory at once. Decoding errors (truncated or corrupt
-    blocks, malformed SAM lines, invalid tags) raise AlignmentReadError naming the file and the
-    record number reached.
+    blocks, malformed SAM lines, invalid tags, a missing CRAM reference) raise AlignmentReadError
+    naming the file, the cause in words and the record number reached.
     """
     rec_no = 0
     lines: list[str] = []
     handle = _open(path, options)
     try:
+        is_cram = handle.is_cram
         records = handle.fetch(until_eof=True)
         while True:
+            chunk_offset = None if is_cram else handle.tell()
+            record = None
             try:
                 for record in records:
                     lines.append(record.to_string())
@@ -176,9 +291,17 @@ def iter_read_batches(path: Path, options: ReaderOptions) -> Iterator[pa.RecordB
                 else:
                     break
             except (OSError, ValueError) as error:
-                raise AlignmentReadError(
-                    path, f"{error or type(error).__name__} (after record {rec_no + len(lines)})"
-                ) from error
+                cause = _decode_failure_cause(
+                    path,
+                    handle,
+                    options,
+                    error,
+                    rec_no + len(lines),
+                    chunk_offset,
+                    record,
+                    len(lines),
+                )
+                raise AlignmentReadError(path, cause) from error
             yield sam_lines_to_batch(lines, rec_no)
             rec_no += len(lines)
             lines = []
@@ -186,6 +309,186 @@ def iter_read_batches(path: Path, options: ReaderOptions) -> Iterator[pa.RecordB
             yield sam_lines_to_batch(lines, rec_no)
     finally:
         _close_quietly(handle)
+
+
+_BGZF_MAGIC = b"\x1f\x8b\x08\x04"
+_MAX_BLOCKS_CHECKED = 4096
+_SAM_INTEGER_FIELDS = {1: "FLAG", 3: "POS", 4: "MAPQ", 7: "PNEXT", 8: "TLEN"}
+_SAM_TAG = re.compile(r"^[A-Za-z][A-Za-z0-9]:[AifZHB]:")
+
+
+def _decode_failure_cause(
+    path: Path,
+    handle: pysam.AlignmentFile,
+    options: ReaderOptions,
+    error: Exception,
+    records_read: int,
+    chunk_offset: int | None,
+    record: pysam.AlignedSegment | None,
+    in_chunk: int = 0,
+) -> str:
+    """Turns htslib's terse errors ("truncated file", "sam_format failed"), whose details only go
+    to stderr, into a cause in words by looking at the file itself."""
+    message = str(error) or type(error).__name__
+    where = f"after record {records_read}"
+    if handle.is_cram:
+        missing = _missing_cram_references(handle, options)
+        if missing:
+            shown = ", ".join(missing[:3]) + (
+                f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+            )
+            return (
+                f"CRAM reference not found for {shown}: set the reference option (--reference) "
+                f"to the FASTA the file was written against; references are never downloaded "
+                f"({where})"
+            )
+    if "sam_format" in message and record is not None:
+        return (
+            f"record {records_read + 1} (read {record.query_name!r}) has invalid tag data that "
+            f"cannot be written as SAM (corrupt record)"
+        )
+    if handle.is_cram:
+        return f"the CRAM data cannot be decoded: {message} ({where})"
+    if chunk_offset is not None and handle.is_bam:
+        bad_block = _find_bad_bgzf_block(path, chunk_offset >> 16)
+        if bad_block:
+            return f"{bad_block} ({where})"
+        return f"corrupt BAM record data ({message}, {where})"
+    if chunk_offset is not None and not handle.is_bam:
+        return _sam_failure_cause(path, handle, chunk_offset, records_read, in_chunk)
+    return f"{message} ({where})"
+
+
+def _find_bad_bgzf_block(path: Path, offset: int) -> str | None:
+    """Checks BGZF blocks from byte ``offset`` on (header, inflate, CRC32, size) like htslib does,
+    and describes the first bad one."""
+    with path.open("rb") as handle:
+        handle.seek(offset)
+        for _ in range(_MAX_BLOCKS_CHECKED):
+            header = handle.read(12)
+            if not header:
+                return None
+            if len(header) < 12 or not header.startswith(_BGZF_MAGIC):
+                if len(header) < 12:
+                    return f"the file is truncated inside the compressed block at byte {offset}"
+                return f"corrupt compressed block at byte {offset}: invalid block header"
+            extra = handle.read(int.from_bytes(header[10:12], "little"))
+            block_size = _bgzf_block_size(extra)
+            if block_size is None:
+                return f"corrupt compressed block at byte {offset}: invalid block header"
+            rest = handle.read(block_size - 12 - len(extra))
+            if len(rest) < block_size - 12 - len(extra) or len(rest) < 8:
+                return f"the file is truncated inside the compressed block at byte {offset}"
+            try:
+                data = zlib.decompress(rest[:-8], wbits=-15)
+            except zlib.error:
+                return f"corrupt compressed block at byte {offset}: its data cannot be decompressed"
+            if zlib.crc32(data) != int.from_bytes(rest[-8:-4], "little"):
+                return f"corrupt compressed block at byte {offset}: CRC32 checksum mismatch"
+            if len(data) != int.from_bytes(rest[-4:], "little"):
+                return f"corrupt compressed block at byte {offset}: wrong uncompressed size"
+            offset += block_size
+    return None
+
+
+def _bgzf_block_size(extra: bytes) -> int | None:
+    """BSIZE + 1 from the ``BC`` subfield of a gzip extra field, or None if it has none."""
+    position = 0
+    while position + 4 <= len(extra):
+        length = int.from_bytes(extra[position + 2 : position + 4], "little")
+        if extra[position : position + 2] == b"BC" and length == 2:
+            return int.from_bytes(extra[position + 4 : position + 6], "little") + 1
+        position += 4 + length
+    return None
+
+
+def _sam_failure_cause(
+    path: Path, handle: pysam.AlignmentFile, chunk_offset: int, records_read: int, in_chunk: int
+) -> str:
+    """Names the SAM line htslib could not parse and, where it can tell, what is wrong with it."""
+    line_number = str(handle.header).count("\n") + records_read + 1
+    suffix = ""
+    if path.suffix.lower() in {".bam", ".cram"}:
+        suffix = f" (the file is named {path.suffix} but holds SAM text)"
+    line = _sam_line_at(path, handle, chunk_offset, in_chunk)
+    if line is None:
+        return f"malformed SAM line {line_number}{suffix}"
+    return f"malformed SAM line {line_number}: {_sam_line_problem(line)}{suffix}"
+
+
+def _sam_line_at(
+    path: Path, handle: pysam.AlignmentFile, chunk_offset: int, in_chunk: int
+) -> str | None:
+    """The failing line of an uncompressed SAM file: the first one after the ``in_chunk``
+    records read since ``chunk_offset`` (None for compressed SAM)."""
+    if handle.compression != "NONE":
+        return None
+    with path.open("rb") as source:
+        source.seek(chunk_offset)
+        skipped = 0
+        for raw in source:
+            if raw.startswith(b"@"):
+                continue
+            if skipped == in_chunk:
+                return raw.decode("utf-8", "replace").rstrip("\r\n")
+            skipped += 1
+    return None
+
+
+def _sam_line_problem(line: str) -> str:
+    """What is wrong with one SAM record line, as far as the SAM specification tells."""
+    fields = line.split("\t")
+    if len(fields) < 11:
+        return f"it has {len(fields)} tab-separated fields, a SAM record needs at least 11"
+    for index, name in _SAM_INTEGER_FIELDS.items():
+        if not re.fullmatch(r"-?\d+", fields[index]):
+            return f"{name} is {fields[index][:40]!r}, not a number"
+    for tag in fields[11:]:
+        if not _SAM_TAG.match(tag):
+            return f"invalid tag {tag[:40]!r} (tags are TAG:TYPE:VALUE, TYPE one of AifZHB)"
+    return f"htslib cannot parse it: {line[:80]!r}"
+
+
+def _missing_cram_references(handle: pysam.AlignmentFile, options: ReaderOptions) -> list[str]:
+    """@SQ names whose sequence is neither in the configured FASTA, nor found by MD5 in the local
+    REF_PATH/REF_CACHE directories, nor at a local ``UR:`` path."""
+    configured: set[str] = set()
+    if options.reference and Path(options.reference).is_file():
+        with pysam.FastaFile(options.reference) as fasta:
+            configured = set(fasta.references)
+    search = [
+        entry
+        for variable in ("REF_CACHE", "REF_PATH")
+        for entry in _local_ref_path(os.environ.get(variable, "")).split(":")
+        if entry
+    ]
+    missing = []
+    for sq in handle.header.to_dict().get("SQ", []):
+        name = sq.get("SN", "?")
+        if name in configured:
+            continue
+        md5 = sq.get("M5", "").lower()
+        if md5 and any(Path(_expand_ref_path(entry, md5)).is_file() for entry in search):
+            continue
+        location = sq.get("UR", "").removeprefix("file:")
+        if location and "://" not in location and Path(location).is_file():
+            continue
+        missing.append(name)
+    return missing
+
+
+def _expand_ref_path(entry: str, md5: str) -> str:
+    """Expands an htslib REF_PATH entry (``%s`` is the MD5, ``%2s`` its next two characters)."""
+    if "%" not in entry:
+        return f"{entry.rstrip('/')}/{md5}"
+    out, rest = "", md5
+    for text, width in re.findall(r"([^%]*)(%\d*s|$)", entry):
+        out += text
+        if width:
+            digits = width[1:-1]
+            take = int(digits) if digits else len(rest)
+            out, rest = out + rest[:take], rest[take:]
+    return out
 
 
 def _close_quietly(handle: pysam.AlignmentFile) -> None:

@@ -49,6 +49,25 @@ class DatabaseBusyError(RuntimeError):
     """Another process held the DuckDB write lock for longer than we were willing to wait."""
 
 
+_DISK_FULL = re.compile(r"no space left|file too large|disk (is )?full|quota", re.IGNORECASE)
+
+
+class DatabaseWriteError(RuntimeError):
+    """DuckDB could not write the database file (disk full, file size limit, I/O error).
+
+    Raised after the transaction was rolled back, so nothing of the failed write is visible.
+    """
+
+    def __init__(self, database: str, error: BaseException):
+        cause = (
+            "the disk is full or a file size limit was reached"
+            if _DISK_FULL.search(str(error))
+            else "an I/O error occurred"
+        )
+        super().__init__(f"Cannot write to DuckDB database {database}: {cause} ({error})")
+        self.database = database
+
+
 @dataclass(frozen=True)
 class StoreConfig:
     """Where the database is and how DuckDB may use the machine."""
@@ -78,8 +97,14 @@ class StoredFile:
     ingested_at: datetime
 
 
+# What DuckDB (2.0.1) says when another process holds the file:
+# 'IO Error: Could not set lock on file "x.duckdb": Conflicting lock is held in … (PID 123)'.
+_LOCK_CONFLICT = re.compile(r"could not set lock on file|conflicting lock is held", re.IGNORECASE)
+
+
 def _is_lock_conflict(error: duckdb.Error) -> bool:
-    return "lock" in str(error).lower()
+    """True only for another process's lock: other IO errors (a corrupt block) are not retried."""
+    return _LOCK_CONFLICT.search(str(error)) is not None
 
 
 @contextmanager
@@ -216,7 +241,9 @@ class _ProgressStream:
     cause (for example the file that could not be decoded).
     """
 
-    def __init__(self, batches: pa.RecordBatchReader, on_batch: Callable[[int, float], None] | None):
+    def __init__(
+        self, batches: pa.RecordBatchReader, on_batch: Callable[[int, float], None] | None
+    ):
         self.read_count = 0
         self.error: BaseException | None = None
         self._started = time.monotonic()
@@ -283,12 +310,27 @@ def replace_partition(
             ],
         )
         connection.execute("COMMIT")
-    except BaseException:
-        connection.execute("ROLLBACK")
+    except BaseException as error:
+        _rollback_quietly(connection)
+        if isinstance(error, duckdb.IOException):
+            raise DatabaseWriteError(config.database, error) from error
         raise
     finally:
-        connection.unregister("batch")
+        try:
+            connection.unregister("batch")
+        except duckdb.Error:
+            logger.debug("Could not unregister the batch stream", exc_info=True)
     return WriteResult(read_count=stream.read_count, seconds=seconds)
+
+
+def _rollback_quietly(connection: duckdb.DuckDBPyConnection) -> None:
+    """Rolls back; after a failed write (disk full) DuckDB may refuse even that, which must not
+    hide the error that is already being raised. The file itself stays consistent: DuckDB only
+    makes a transaction visible at COMMIT."""
+    try:
+        connection.execute("ROLLBACK")
+    except duckdb.Error:
+        logger.warning("ROLLBACK failed after a failed write", exc_info=True)
 
 
 def delete_partition(connection: duckdb.DuckDBPyConnection, config: StoreConfig, key: str) -> None:

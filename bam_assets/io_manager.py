@@ -83,6 +83,12 @@ class StreamingDuckDBIOManager(dg.ConfigurableIOManager):
                     description=f"{error}. The partition's previous rows were kept.",
                     metadata={"path": source.path, "cause": error.cause},
                 ) from error
+            except duckdb_store.DatabaseWriteError as error:
+                raise dg.Failure(
+                    description=f"{error}. Nothing was committed for {source.path}: the "
+                    "partition's previous rows were kept.",
+                    metadata={"path": source.path, "database": self.database},
+                ) from error
         context.add_output_metadata(
             {
                 "dagster/partition_row_count": result.read_count,
