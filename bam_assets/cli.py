@@ -8,6 +8,7 @@ read the DuckDB file through ``duckdb_store``.
 import argparse
 import os
 import shutil
+import socket
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,6 +26,9 @@ from bam_assets.project_paths import (
     default_dagster_home,
     default_database,
 )
+
+# Each run the CLI starts carries host:pid, so a later ingest can tell a killed one from a live one.
+_CLI_PROCESS_TAG = "bam_assets/cli_process"
 
 
 @dataclass(frozen=True)
@@ -60,48 +64,86 @@ def _failure_message(result: dg.ExecuteInProcessResult) -> str:
     return "the run failed"
 
 
+def _fail_runs_of_killed_ingests(instance: dg.DagsterInstance) -> None:
+    """Marks runs of ``bam-assets ingest`` processes that no longer exist as failed.
+
+    A killed ingest (``kill -9``, OOM) leaves its run STARTED, holding its ``duckdb_writer`` pool
+    slot; with no daemon watching in-process runs, the next ingest would wait for that slot
+    forever. Its database transaction was never committed, so only Dagster's bookkeeping needs
+    repair.
+    """
+    statuses = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED]
+    for run in instance.get_runs(dg.RunsFilter(statuses=statuses)):
+        owner = run.tags.get(_CLI_PROCESS_TAG, "")
+        host, _, pid = owner.rpartition(":")
+        if host != socket.gethostname() or not pid.isdigit() or _process_exists(int(pid)):
+            continue
+        instance.report_run_failed(run, f"The bam-assets ingest process {pid} is gone.")
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _ingest_one(
+    instance: dg.DagsterInstance, target: _IngestTarget, arguments: argparse.Namespace
+) -> bool:
+    """Registers and materializes one file; prints its line; returns whether it succeeded."""
+    settings = IngestSettings(
+        roots=[str(target.root)],
+        database=arguments.db,
+        patterns=[*DEFAULT_PATTERNS, target.path.name],
+        reference=arguments.reference,
+        format_options=arguments.input_fmt_option,
+    )
+    if not instance.has_dynamic_partition(settings.partitions_name, target.key):
+        instance.add_dynamic_partitions(settings.partitions_name, [target.key])
+    result = dg.materialize(
+        [build_reads_asset(settings)],
+        partition_key=target.key,
+        instance=instance,
+        resources={
+            settings.sources_key: settings.sources(),
+            settings.io_manager_key: settings.io_manager(),
+        },
+        run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+        tags={_CLI_PROCESS_TAG: f"{socket.gethostname()}:{os.getpid()}"},
+        raise_on_error=False,
+    )
+    if not result.success:
+        sys.stderr.write(f"FAILED {target.path}: {_failure_message(result)}\n")
+        return False
+    metadata = result.asset_materializations_for_node("reads")[0].metadata
+    sys.stdout.write(
+        f"{target.key}\t{metadata['dagster/partition_row_count'].value} reads\t"
+        f"{metadata['seconds'].value:.2f} s\n"
+    )
+    return True
+
+
 def _ingest(arguments: argparse.Namespace) -> int:
     instance = _instance()
+    _fail_runs_of_killed_ingests(instance)
     failed = 0
     for path_argument in arguments.paths:
         path = Path(path_argument)
-        if not path.exists():
+        if not os.path.lexists(path):
             sys.stderr.write(f"FAILED {path_argument}: no such file or directory\n")
             failed += 1
             continue
         targets = _targets(path_argument)
         if not targets:
-            sys.stderr.write(f"No alignment files ({', '.join(DEFAULT_PATTERNS)}) in {path}\n")
-        for target in targets:
-            settings = IngestSettings(
-                roots=[str(target.root)],
-                database=arguments.db,
-                patterns=[*DEFAULT_PATTERNS, target.path.name],
-                reference=arguments.reference,
-                format_options=arguments.input_fmt_option,
-            )
-            if not instance.has_dynamic_partition(settings.partitions_name, target.key):
-                instance.add_dynamic_partitions(settings.partitions_name, [target.key])
-            result = dg.materialize(
-                [build_reads_asset(settings)],
-                partition_key=target.key,
-                instance=instance,
-                resources={
-                    settings.sources_key: settings.sources(),
-                    settings.io_manager_key: settings.io_manager(),
-                },
-                run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
-                raise_on_error=False,
-            )
-            if not result.success:
-                sys.stderr.write(f"FAILED {target.path}: {_failure_message(result)}\n")
-                failed += 1
-                continue
-            metadata = result.asset_materializations_for_node("reads")[0].metadata
-            sys.stdout.write(
-                f"{target.key}\t{metadata['dagster/partition_row_count'].value} reads\t"
-                f"{metadata['seconds'].value:.2f} s\n"
-            )
+            patterns = ", ".join(DEFAULT_PATTERNS)
+            sys.stderr.write(f"FAILED {path}: no alignment files ({patterns}) in this folder\n")
+            failed += 1
+        failed += sum(not _ingest_one(instance, target, arguments) for target in targets)
     return 1 if failed else 0
 
 

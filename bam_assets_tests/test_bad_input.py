@@ -264,24 +264,7 @@ def test_bad_input_fails_fast_naming_file_and_cause_and_changes_nothing(
         assert previous == ((0, None), [])
 
 
-CLI_CASES = [
-    pytest.param(
-        case,
-        id=name,
-        marks=[
-            pytest.mark.xfail(
-                strict=True,
-                reason="bam_assets/cli.py exits 0 for a folder without alignment files",
-            )
-        ]
-        if name == "folder"
-        else [],
-    )
-    for name, case in CASES.items()
-]
-
-
-@pytest.mark.parametrize("case", CLI_CASES)
+@pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
 def test_cli_exits_non_zero_naming_the_file(case: BadInput, tmp_path: Path, monkeypatch, capsys):
     root, work = tmp_path / "in", tmp_path / "work"
     root.mkdir()

@@ -121,13 +121,6 @@ def test_kill_9_mid_ingest_leaves_previous_state_and_next_run_succeeds(tmp_path,
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    raises=subprocess.TimeoutExpired,
-    reason="the killed run keeps its 'duckdb_writer' pool slot (default_limit 1), so the next "
-    "in-process run on the same DAGSTER_HOME waits forever; cli.py must free the slots of runs "
-    "whose process is gone",
-)
 def test_kill_9_does_not_block_the_next_run_on_the_same_instance(tmp_path, big_bam):
     root, database, _ = kill_mid_ingest(tmp_path, big_bam)
     again = run_cli(tmp_path, "ingest", str(root / "sample.bam"), "--db", str(database), timeout=45)
