@@ -21,12 +21,22 @@ REAL_FILES = sorted(
 )
 
 
+def samtools_input(path: Path) -> list[str]:
+    """The input arguments of any samtools command for ``path``: the CRAM gets its reference."""
+    if path.suffix == ".cram":
+        return [
+            "--input-fmt-option",
+            f"reference={CRAM_REFERENCE}",
+            "--input-fmt-option",
+            CRAM_FORMAT_OPTIONS[0],
+            str(path),
+        ]
+    return [str(path)]
+
+
 def samtools_view(path: Path, *arguments: str) -> str:
     """What ``samtools view --no-PG`` prints for ``path`` (the oracle)."""
-    options = []
-    if path.suffix == ".cram":
-        options = ["-T", str(CRAM_REFERENCE), "--input-fmt-option", CRAM_FORMAT_OPTIONS[0]]
-    return pysam.view(*arguments, "--no-PG", *options, str(path))
+    return pysam.view(*arguments, "--no-PG", *samtools_input(path))
 
 
 def settings_for(root: Path, database: Path, **overrides) -> IngestSettings:
@@ -55,6 +65,14 @@ def materialize_partition(
         },
         raise_on_error=raise_on_error,
     )
+
+
+def ingest_files(settings: IngestSettings, keys: list[str]) -> IngestSettings:
+    """Materializes ``keys`` of ``settings`` on a throwaway instance (for module-scoped data)."""
+    instance = dg.DagsterInstance.ephemeral()
+    for key in keys:
+        materialize_partition(settings, key, instance)
+    return settings
 
 
 @pytest.fixture

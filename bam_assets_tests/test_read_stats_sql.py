@@ -6,63 +6,28 @@ Positions in the reads table are SAM's: 1-based, closed intervals.
 import shutil
 from pathlib import Path
 
-import dagster as dg
 import pysam
 import pytest
 
 from bam_assets import duckdb_store, read_stats_sql, samtools_text
-from bam_assets.ingest_definitions import build_reads_asset
-from bam_assets.ingest_settings import IngestSettings
 from bam_assets.synthetic_bam import write_synthetic_bam
+from bam_assets_tests.conftest import (
+    CRAM_REFERENCE,
+    REAL_DATA,
+    REAL_FILES,
+    ingest_files,
+    samtools_input,
+    settings_for,
+)
 
-REAL_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "test-data" / "real"
-REFERENCE = REAL_DATA / "samtools_mpileup.ref.fa"
-FORMAT_OPTIONS = ["decode_md=0"]
-REAL_FILES = sorted(p.name for p in REAL_DATA.iterdir() if p.suffix in {".bam", ".cram", ".sam"})
 SYNTHETIC = "synthetic_stats.bam"
-
-
-def samtools_arguments(path: Path) -> list[str]:
-    """Input options for pysam.flagstat/idxstats/stats: the CRAM needs its reference."""
-    if path.suffix == ".cram":
-        return [
-            "--input-fmt-option",
-            f"reference={REFERENCE}",
-            "--input-fmt-option",
-            FORMAT_OPTIONS[0],
-            str(path),
-        ]
-    return [str(path)]
-
-
-def ingest(root: Path, database: Path, keys: list[str]) -> IngestSettings:
-    settings = IngestSettings(
-        roots=[str(root)],
-        database=str(database),
-        reference=str(REFERENCE),
-        format_options=FORMAT_OPTIONS,
-        patterns=["*.bam", "*.cram", "*.sam"],
-    )
-    instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions(settings.partitions_name, keys)
-    for key in keys:
-        dg.materialize(
-            [build_reads_asset(settings)],
-            partition_key=key,
-            instance=instance,
-            resources={
-                settings.sources_key: settings.sources(),
-                settings.io_manager_key: settings.io_manager(),
-            },
-        )
-    return settings
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> duckdb_store.StoreConfig:
     """Every real file, ingested once into one DuckDB file."""
     database = tmp_path_factory.mktemp("stats") / "reads.duckdb"
-    ingest(REAL_DATA, database, REAL_FILES)
+    ingest_files(settings_for(REAL_DATA, database), REAL_FILES)
     return duckdb_store.StoreConfig(database=str(database))
 
 
@@ -72,7 +37,7 @@ def synthetic(tmp_path_factory: pytest.TempPathFactory) -> tuple[duckdb_store.St
     supplementary records, clipped and gapped alignments."""
     root = tmp_path_factory.mktemp("synthetic")
     path = write_synthetic_bam(root / SYNTHETIC, 20_000, seed=11)
-    ingest(root, root / "reads.duckdb", [SYNTHETIC])
+    ingest_files(settings_for(root, root / "reads.duckdb"), [SYNTHETIC])
     return duckdb_store.StoreConfig(database=str(root / "reads.duckdb")), path
 
 
@@ -98,17 +63,17 @@ def section(text: str, tag: str) -> list[tuple[int, int]]:
 def test_flagstat_is_byte_identical_to_samtools(store, name):
     with duckdb_store.connect(store, read_only=True) as connection:
         stats = read_stats_sql.flagstat(connection, store, name)
-    expected = pysam.flagstat(*samtools_arguments(REAL_DATA / name))
+    expected = pysam.flagstat(*samtools_input(REAL_DATA / name))
     assert samtools_text.flagstat_text(stats) == expected
     assert stats.inconsistencies() == []
 
 
 @pytest.mark.parametrize("name", REAL_FILES)
 def test_idxstats_is_byte_identical_to_samtools(store, name):
-    lengths = read_stats_sql.reference_lengths(str(REFERENCE))
+    lengths = read_stats_sql.reference_lengths(str(CRAM_REFERENCE))
     with duckdb_store.connect(store, read_only=True) as connection:
         rows = read_stats_sql.idxstats(connection, store, name, lengths)
-    expected = pysam.idxstats(*samtools_arguments(REAL_DATA / name))
+    expected = pysam.idxstats(*samtools_input(REAL_DATA / name))
     assert samtools_text.idxstats_text(rows) == expected
 
 
@@ -116,7 +81,7 @@ def test_idxstats_is_byte_identical_to_samtools(store, name):
 def test_summary_numbers_match_samtools_stats_field_by_field(store, name):
     with duckdb_store.connect(store, read_only=True) as connection:
         numbers = read_stats_sql.summary_numbers(connection, store, name)
-    expected = sn_fields(pysam.stats(*samtools_arguments(REAL_DATA / name)))
+    expected = sn_fields(pysam.stats(*samtools_input(REAL_DATA / name)))
     mine = sn_fields(samtools_text.sn_lines(numbers))
     assert list(mine) == list(expected)
     for label, value in expected.items():
@@ -134,7 +99,7 @@ def test_mapq_and_read_length_distributions_match_samtools(store, tmp_path, name
         lengths = read_stats_sql.distribution(connection, scratch, name, "read_length")
         numbers = read_stats_sql.summary_numbers(connection, scratch, name)
         quality = read_stats_sql.distribution(connection, scratch, name, "quality_by_cycle")
-    stats_text = pysam.stats(*samtools_arguments(REAL_DATA / name))
+    stats_text = pysam.stats(*samtools_input(REAL_DATA / name))
     assert [(m, n) for m, n in mapq] == section(stats_text, "MAPQ")
     assert [(length, n) for length, n, _, _ in lengths if length > 0] == section(stats_text, "RL")
     assert sum(row[3] for row in quality) == numbers.quality_sum

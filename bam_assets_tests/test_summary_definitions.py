@@ -15,34 +15,20 @@ from bam_assets.ingest_definitions import build_ingest_definitions, build_reads_
 from bam_assets.ingest_settings import IngestSettings
 from bam_assets.source_records import count_records
 from bam_assets.summary_definitions import build_summary_definitions
+from bam_assets_tests.conftest import (
+    CRAM_REFERENCE,
+    REAL_DATA,
+    REAL_FILES,
+    ingest_files,
+    samtools_input,
+    settings_for,
+)
 
-REAL_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "test-data" / "real"
-REFERENCE = REAL_DATA / "samtools_mpileup.ref.fa"
-REAL_FILES = sorted(p.name for p in REAL_DATA.iterdir() if p.suffix in {".bam", ".cram", ".sam"})
 PAIRED = "umitools_paired.bam"
 
 
-def settings_for(root: Path, database: Path) -> IngestSettings:
-    return IngestSettings(
-        roots=[str(root)],
-        database=str(database),
-        reference=str(REFERENCE),
-        format_options=["decode_md=0"],
-        coverage_window=1_000,
-    )
-
-
 def samtools_arguments(name: str) -> list[str]:
-    path = REAL_DATA / name
-    if path.suffix == ".cram":
-        return [
-            "--input-fmt-option",
-            f"reference={REFERENCE}",
-            "--input-fmt-option",
-            "decode_md=0",
-            str(path),
-        ]
-    return [str(path)]
+    return samtools_input(REAL_DATA / name)
 
 
 def run_partition(settings, instance, key, assets_and_checks, raise_on_error=True):
@@ -70,7 +56,7 @@ def dagster_instance():
 
 @pytest.fixture
 def settings(tmp_path: Path) -> IngestSettings:
-    return settings_for(REAL_DATA, tmp_path / "reads.duckdb")
+    return settings_for(REAL_DATA, tmp_path / "reads.duckdb", coverage_window=1_000)
 
 
 def parts(settings: IngestSettings):
@@ -188,19 +174,7 @@ def test_automation_replaces_the_schedule_when_asked(settings):
 @pytest.fixture(scope="module")
 def cli_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
     database = tmp_path_factory.mktemp("cli") / "reads.duckdb"
-    settings = settings_for(REAL_DATA, database)
-    instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions(settings.partitions_name, REAL_FILES)
-    for key in REAL_FILES:
-        dg.materialize(
-            [build_reads_asset(settings)],
-            partition_key=key,
-            instance=instance,
-            resources={
-                settings.sources_key: settings.sources(),
-                settings.io_manager_key: settings.io_manager(),
-            },
-        )
+    ingest_files(settings_for(REAL_DATA, database), REAL_FILES)
     return database
 
 
@@ -215,7 +189,7 @@ def cli_output(*argv: str) -> str:
 def test_cli_flagstat_and_idxstats_are_byte_identical(cli_database, name):
     db = ["--db", str(cli_database)]
     assert cli_output("flagstat", name, *db) == pysam.flagstat(*samtools_arguments(name))
-    assert cli_output("idxstats", name, "--reference", str(REFERENCE), *db) == pysam.idxstats(
+    assert cli_output("idxstats", name, "--reference", str(CRAM_REFERENCE), *db) == pysam.idxstats(
         *samtools_arguments(name)
     )
 
