@@ -13,7 +13,14 @@ from bam_assets.alignment_files import (
     resolve_partition_key,
     stat_file,
 )
-from bam_assets.alignment_reader import READS_SCHEMA, ReaderOptions, iter_read_batches, read_header
+from bam_assets.alignment_reader import (
+    READS_SCHEMA,
+    ReaderOptions,
+    available_cpus,
+    iter_read_batches,
+    prefetch_batches,
+    read_header,
+)
 from bam_assets.source_stream import SourceFile, attach_source
 
 
@@ -68,6 +75,7 @@ class AlignmentSources(dg.ConfigurableResource):
             fingerprint=stat.fingerprint,
             header_text=header.text,
         )
-        return pa.RecordBatchReader.from_batches(
-            attach_source(READS_SCHEMA, source), iter_read_batches(found.path, options)
-        )
+        batches = iter_read_batches(found.path, options)
+        if available_cpus() > 1:
+            batches = prefetch_batches(batches)
+        return pa.RecordBatchReader.from_batches(attach_source(READS_SCHEMA, source), batches)
