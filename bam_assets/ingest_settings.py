@@ -25,7 +25,7 @@ class IngestSettings:
     format_options: list[str] = field(default_factory=list)
     chunk_size: int = 10_000
     threads: int | None = None
-    memory_limit: str | None = "128MB"
+    memory_limit: str | None = "64MB"
     summary_cron: str = "0 6 * * *"
     coverage_window: int = 100_000
     summary_automation: bool = False

@@ -39,7 +39,7 @@ class StreamingDuckDBIOManager(dg.ConfigurableIOManager):
     files_table: str = Field(default="files", description="Table of ingested files.")
     threads: int | None = Field(default=None, description="DuckDB threads (default: all CPUs).")
     memory_limit: str | None = Field(
-        default="128MB", description="DuckDB memory_limit; DuckDB spills to disk beyond it."
+        default="64MB", description="DuckDB memory_limit; DuckDB spills to disk beyond it."
     )
     lock_timeout_seconds: float = Field(
         default=300.0, description="How long to wait for another process's write lock."

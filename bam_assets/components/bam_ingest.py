@@ -29,7 +29,7 @@ class BamIngestComponent(dg.Component, dg.Model, dg.Resolvable):
     format_options: list[str] = Field(default=[], description="htslib input format options.")
     chunk_size: int = Field(default=10_000, gt=0)
     threads: int | None = None
-    memory_limit: str | None = "128MB"
+    memory_limit: str | None = "64MB"
     summary_cron: str = Field(
         default="0 6 * * *", description="Cron of the read_stats_overview schedule (daily)."
     )
