@@ -6,6 +6,7 @@ read the DuckDB file through ``duckdb_store``.
 """
 
 import argparse
+import fcntl
 import os
 import shutil
 import socket
@@ -46,12 +47,22 @@ def _targets(path_argument: str) -> list[_IngestTarget]:
 
 
 def _instance() -> dg.DagsterInstance:
+    """The Dagster instance at ``$DAGSTER_HOME`` (default: the project's ``.dagster_home``).
+
+    Creating a fresh home's SQLite storage is not safe for two processes at once ("table
+    secondary_indexes already exists"), so concurrent ``bam-assets ingest`` processes take turns
+    through a lock file while the instance is created.
+    """
     home = default_dagster_home()
     home.mkdir(parents=True, exist_ok=True)
-    if not (home / "dagster.yaml").exists() and PROJECT_INSTANCE_CONFIG.exists():
-        shutil.copyfile(PROJECT_INSTANCE_CONFIG, home / "dagster.yaml")
     os.environ["DAGSTER_HOME"] = str(home)
-    return dg.DagsterInstance.get()
+    with (home / ".bam_assets_instance.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (home / "dagster.yaml").exists() and PROJECT_INSTANCE_CONFIG.exists():
+            shutil.copyfile(PROJECT_INSTANCE_CONFIG, home / "dagster.yaml")
+        instance = dg.DagsterInstance.get()
+        instance.get_runs_count()  # creates the run, event and schedule storage tables
+    return instance
 
 
 def _failure_message(result: dg.ExecuteInProcessResult) -> str:
