@@ -1,0 +1,77 @@
+"""The tag macros stored in the database reach one tag, or all of them, from any DuckDB client."""
+
+import duckdb
+import pysam
+import pytest
+
+from bam_assets import duckdb_store
+from bam_assets_tests.conftest import REAL_DATA, materialize_partition, settings_for
+
+BTAG = "pysam_example_btag.sam"
+
+
+@pytest.fixture
+def connection(database, instance):
+    materialize_partition(settings_for(REAL_DATA, database), BTAG, instance)
+    with duckdb.connect(str(database), read_only=True) as connection:
+        yield connection
+
+
+def pysam_tags(name: str) -> list[list[tuple[str, str, str]]]:
+    """Each record's tags as (tag, type, value text), split from pysam's SAM text."""
+    with pysam.AlignmentFile(str(REAL_DATA / name), check_sq=False) as handle:
+        return [
+            [tuple(field.split(":", 2)) for field in record.to_string().split("\t")[11:]]
+            for record in handle.fetch(until_eof=True)
+        ]
+
+
+def test_sam_tags_lists_every_tag_in_order(connection):
+    stored = connection.execute(
+        "SELECT sam_tags(tags) FROM reads WHERE key = ? ORDER BY rec_no", [BTAG]
+    ).fetchall()
+    assert [[(t["tag"], t["type"], t["value"]) for t in row[0]] for row in stored] == pysam_tags(
+        BTAG
+    )
+
+
+def test_one_tag_by_name_with_its_type(connection):
+    expected = pysam_tags(BTAG)
+    rows = connection.execute(
+        "SELECT sam_tag(tags, 'RG'), sam_tag(tags, 'ZZ') FROM reads ORDER BY rec_no"
+    ).fetchall()
+    assert [row[0] for row in rows] == [
+        next((value for tag, _, value in tags if tag == "RG"), None) for tags in expected
+    ]
+    assert {row[1] for row in rows} == {None}
+    integers = connection.execute(
+        "SELECT list(sam_tag_int(tags, 'NM') ORDER BY rec_no) FROM reads"
+    ).fetchall()[0][0]
+    assert integers == [
+        next((int(value) for tag, kind, value in tags if tag == "NM" and kind == "i"), None)
+        for tags in expected
+    ]
+
+
+def test_float_tags_and_empty_tag_lists(tmp_path, instance):
+    sam = tmp_path / "tags.sam"
+    sam.write_text(
+        "@HD\tVN:1.6\n"
+        "r1\t4\t*\t0\t0\t*\t*\t0\t0\tACGT\tIIII\tXF:f:2.5\tXZ:Z:\tXI:i:-3\n"
+        "r2\t4\t*\t0\t0\t*\t*\t0\t0\tACGT\tIIII\n"
+    )
+    database = tmp_path / "tags.duckdb"
+    materialize_partition(settings_for(tmp_path, database), "tags.sam", instance)
+    config = duckdb_store.StoreConfig(database=str(database))
+    with duckdb_store.connect(config, read_only=True) as connection:
+        rows = connection.execute(
+            "SELECT sam_tag_float(tags, 'XF'), sam_tag(tags, 'XZ'), sam_tag_int(tags, 'XI'), "
+            "len(sam_tags(tags)) FROM reads ORDER BY rec_no"
+        ).fetchall()
+        lines = [
+            line
+            for array in duckdb_store.iter_sam_lines(connection, config, "tags.sam")
+            for line in array.to_pylist()
+        ]
+    assert rows == [(2.5, "", -3, 3), (None, None, None, 0)]
+    assert lines == sam.read_text().splitlines()[1:]
