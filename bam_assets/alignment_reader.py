@@ -319,13 +319,6 @@ def iter_read_batches(path: Path, options: ReaderOptions) -> Iterator[pa.RecordB
         _close_quietly(handle)
 
 
-def available_cpus() -> int:
-    """CPUs this process may run on (its affinity mask, as ``taskset`` or a container sets it)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
 def prefetch_batches(batches: Iterator[pa.RecordBatch], depth: int = 1) -> Iterator[pa.RecordBatch]:
     """Runs ``batches`` in a background thread, ``depth`` batches ahead of the consumer.
 

