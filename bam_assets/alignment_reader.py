@@ -245,6 +245,24 @@ def read_header(path: Path, options: ReaderOptions) -> AlignmentHeader:
     return AlignmentHeader(path=path, format=file_format, text=_header_text(path, file_format))
 
 
+def count_records(path: Path, options: ReaderOptions) -> int:
+    """Number of records in ``path`` as ``samtools view -c`` counts them (no filters).
+
+    The ``reads`` row-count check compares the stored partition with this number, so it runs
+    samtools itself rather than the record loop the ingest uses.
+    """
+    _forbid_reference_downloads()
+    arguments = ["-c"]
+    if options.reference:
+        arguments += ["-T", options.reference]
+    for option in options.format_options:
+        arguments += ["--input-fmt-option", option]
+    try:
+        return int(pysam.view(*arguments, str(path)).strip())
+    except pysam.SamtoolsError as error:
+        raise AlignmentReadError(path, f"samtools view -c failed: {error}") from error
+
+
 def sam_lines_to_batch(lines: list[str], first_rec_no: int) -> pa.RecordBatch:
     """Turns SAM record lines (no trailing newline) into a batch of ``READS_SCHEMA``.
 

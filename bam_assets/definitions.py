@@ -1,4 +1,4 @@
-"""The project's Definitions, loaded from the ``defs`` folder as the create-dagster template does."""
+"""The project's Definitions, loaded from the ``defs`` folder as create-dagster's template does."""
 
 from pathlib import Path
 

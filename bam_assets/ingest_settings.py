@@ -24,7 +24,7 @@ class IngestSettings:
     reference: str | None = None
     format_options: list[str] = field(default_factory=list)
     chunk_size: int = 10_000
-    threads: int | None = None
+    threads: int | None = 1
     memory_limit: str | None = "64MB"
     summary_cron: str = "0 6 * * *"
     coverage_window: int = 100_000

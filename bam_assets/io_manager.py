@@ -37,7 +37,12 @@ class StreamingDuckDBIOManager(dg.ConfigurableIOManager):
     database: str = Field(description="Path of the DuckDB file.")
     reads_table: str = Field(default="reads", description="Table of alignment records.")
     files_table: str = Field(default="files", description="Table of ingested files.")
-    threads: int | None = Field(default=None, description="DuckDB threads (default: all CPUs).")
+    threads: int | None = Field(
+        default=1,
+        description="DuckDB threads while inserting. One stream is inserted sequentially, so more "
+        "threads only contend (2 CPUs, 1M reads: 4.5 s with 2 threads, 3.3 s with 1 and the "
+        "reader decoding ahead on the other CPU).",
+    )
     memory_limit: str | None = Field(
         default="64MB", description="DuckDB memory_limit; DuckDB spills to disk beyond it."
     )

@@ -21,11 +21,12 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 
 from bam_assets import read_stats_sql as sql
+from bam_assets.alignment_reader import count_records
+from bam_assets.available_cpus import available_cpus
 from bam_assets.duckdb_store import StoreConfig
 from bam_assets.ingest_settings import DUCKDB_WRITER_POOL, IngestSettings
 from bam_assets.resources import AlignmentSources
 from bam_assets.samtools_text import flagstat_percent, sn_values
-from bam_assets.source_records import count_records
 
 GROUP = "read_stats"
 
@@ -46,8 +47,9 @@ def store_config(settings: IngestSettings) -> StoreConfig:
 
 def duckdb_resource(settings: IngestSettings) -> DuckDBResource:
     connection_config: dict[str, object] = {}
-    if settings.threads:
-        connection_config["threads"] = settings.threads
+    # Statistics queries parallelise well: all CPUs this process may use (``threads`` in the
+    # settings is the ingest's, where one thread is fastest).
+    connection_config["threads"] = available_cpus()
     if settings.memory_limit:
         connection_config["memory_limit"] = settings.memory_limit
     return DuckDBResource(database=settings.database, connection_config=connection_config)
@@ -311,7 +313,7 @@ def build_reads_checks(settings: IngestSettings) -> list[dg.AssetChecksDefinitio
         key = context.partition_key
         sources: AlignmentSources = getattr(context.resources, sources_key)
         found = sources.resolve(key)
-        expected = count_records(found.path, sources.reference, sources.format_options)
+        expected = count_records(found.path, sources.reader_options())
         with _connection(context, db_key) as connection:
             integrity = sql.partition_integrity(connection, config, key)
         return dg.AssetCheckResult(

@@ -28,7 +28,7 @@ class BamIngestComponent(dg.Component, dg.Model, dg.Resolvable):
     reference: str = Field(default="", description="FASTA reference for CRAM files.")
     format_options: list[str] = Field(default=[], description="htslib input format options.")
     chunk_size: int = Field(default=10_000, gt=0)
-    threads: int | None = None
+    threads: int | None = 1
     memory_limit: str | None = "64MB"
     summary_cron: str = Field(
         default="0 6 * * *", description="Cron of the read_stats_overview schedule (daily)."
