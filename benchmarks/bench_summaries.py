@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from bam_assets import duckdb_store, read_stats_sql
+from bam_assets.ingest_settings import IngestSettings
 from bam_assets.synthetic_bam import write_synthetic_bam
 
 
@@ -36,7 +37,11 @@ def main() -> None:
             stdout=subprocess.DEVNULL,
         )
         ingest_seconds = time.monotonic() - started
-        config = duckdb_store.StoreConfig(database=str(database), memory_limit="1GB")
+        # The summary assets' settings: every available CPU, the default memory_limit.
+        settings = IngestSettings(roots=[folder], database=str(database))
+        config = duckdb_store.StoreConfig(
+            database=str(database), memory_limit=settings.memory_limit
+        )
         timings: list[tuple[str, float]] = []
         with duckdb_store.connect(config) as connection:
             records = duckdb_store.list_files(connection, config)[0].read_count
