@@ -20,6 +20,7 @@ demo: $(STAMP)
 	$(BIN)/bam-assets ingest bam_assets/example_data
 	$(BIN)/bam-assets list
 	$(BIN)/bam-assets view -h synthetic_paired.bam | head -n 12
+	$(BIN)/bam-assets flagstat synthetic_paired.bam
 
 # pytest exits 5 when it collected no tests; make treats any non-zero exit as a failure.
 test: $(STAMP)

@@ -234,7 +234,10 @@ def plot(results: list[Measurement], cpu_counts: list[int], path: Path) -> None:
     memory.axhline(400, color="k", linewidth=0.8, linestyle=":", label="400 MB target")
     speed.set_ylim(bottom=0)
     memory.set_ylim(bottom=0)
+    sizes = sorted({m.records / 1e6 for m in chosen.values()})
     for axes in (speed, memory):
+        axes.set_xticks(sizes, [f"{size:.2g}" for size in sizes])
+        axes.minorticks_off()
         axes.grid(alpha=0.3)
         axes.legend(fontsize=8)
     figure.tight_layout()
