@@ -201,17 +201,17 @@ def ensure_schema(connection: duckdb.DuckDBPyConnection, config: StoreConfig) ->
 # as a tab; tag names are two letters or digits, so they are safe inside a pattern.
 _TAG_MACROS = (
     # Every tag as {tag, type, value}, in file order.
-    """CREATE OR REPLACE MACRO sam_tags(tags) AS list_transform(
+    """CREATE MACRO IF NOT EXISTS sam_tags(tags) AS list_transform(
         list_filter(string_split(tags, chr(9)), lambda t: t <> ''),
         lambda t: {'tag': t[1:2], 'type': t[4:4], 'value': t[6:]})""",
     # The value text of one tag, NULL when the record does not have it.
-    """CREATE OR REPLACE MACRO sam_tag(tags, name) AS
+    """CREATE MACRO IF NOT EXISTS sam_tag(tags, name) AS
         CASE WHEN regexp_matches(tags, '(^|\t)' || name || ':[AifZHB]:')
              THEN regexp_extract(tags, '(?:^|\t)' || name || ':[AifZHB]:([^\t]*)', 1) END""",
     # One integer (type i) or float (type f) tag as a number.
-    """CREATE OR REPLACE MACRO sam_tag_int(tags, name) AS
+    """CREATE MACRO IF NOT EXISTS sam_tag_int(tags, name) AS
         TRY_CAST(regexp_extract(tags, '(?:^|\t)' || name || ':i:([^\t]*)', 1) AS BIGINT)""",
-    """CREATE OR REPLACE MACRO sam_tag_float(tags, name) AS
+    """CREATE MACRO IF NOT EXISTS sam_tag_float(tags, name) AS
         TRY_CAST(regexp_extract(tags, '(?:^|\t)' || name || ':f:([^\t]*)', 1) AS DOUBLE)""",
 )
 

@@ -8,7 +8,6 @@ PROJECT_DIR = PACKAGE_DIR.parent
 EXAMPLE_DATA_DIR = PACKAGE_DIR / "example_data"
 PROJECT_INSTANCE_CONFIG = PROJECT_DIR / "dagster.yaml"
 DATABASE_ENV_VAR = "BAM_ASSETS_DB"
-WATCH_DIR_ENV_VAR = "BAM_ASSETS_WATCH_DIR"
 
 
 def default_database() -> str:
