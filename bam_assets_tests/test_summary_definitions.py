@@ -49,12 +49,6 @@ def run_partition(settings, instance, key, assets_and_checks, raise_on_error=Tru
 
 
 @pytest.fixture
-def dagster_instance():
-    with dg.instance_for_test() as instance:
-        yield instance
-
-
-@pytest.fixture
 def settings(tmp_path: Path) -> IngestSettings:
     return settings_for(REAL_DATA, tmp_path / "reads.duckdb", coverage_window=1_000)
 
@@ -82,9 +76,9 @@ def test_definitions_load_with_summaries(settings):
     assert defs.resolve_schedule_def("read_stats_overview_schedule").cron_schedule == "0 6 * * *"
 
 
-def test_summary_assets_materialize_samtools_numbers_and_checks_pass(settings, dagster_instance):
+def test_summary_assets_materialize_samtools_numbers_and_checks_pass(settings, instance):
     reads, summaries, _, checks = parts(settings)
-    result = run_partition(settings, dagster_instance, PAIRED, [reads, *summaries, *checks])
+    result = run_partition(settings, instance, PAIRED, [reads, *summaries, *checks])
     assert result.success
     evaluations = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert evaluations == {
@@ -112,9 +106,9 @@ def test_summary_assets_materialize_samtools_numbers_and_checks_pass(settings, d
     assert summary["reads_mapped_and_paired"] == 2558
 
 
-def test_checks_fail_on_a_tampered_partition(settings, dagster_instance):
+def test_checks_fail_on_a_tampered_partition(settings, instance):
     reads, _, _, checks = parts(settings)
-    assert run_partition(settings, dagster_instance, PAIRED, [reads, *checks]).success
+    assert run_partition(settings, instance, PAIRED, [reads, *checks]).success
     with duckdb.connect(settings.database) as connection:
         connection.execute(
             "INSERT INTO reads SELECT * EXCLUDE (is_paired, is_proper_pair, is_unmapped, "
@@ -124,7 +118,7 @@ def test_checks_fail_on_a_tampered_partition(settings, dagster_instance):
         )
     check_job = build_ingest_definitions(settings).resolve_job_def("check_reads")
     result = check_job.execute_in_process(
-        tags={"dagster/partition": PAIRED}, instance=dagster_instance, raise_on_error=False
+        tags={"dagster/partition": PAIRED}, instance=instance, raise_on_error=False
     )
     evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert set(evaluations) == {"row_count_matches_source", "rows_unique_and_flagstat_consistent"}
@@ -139,12 +133,12 @@ def test_checks_fail_on_a_tampered_partition(settings, dagster_instance):
     assert evaluations["rows_unique_and_flagstat_consistent"].metadata["duplicated_rows"].value == 1
 
 
-def test_overview_reflects_existing_partitions_only(settings, dagster_instance):
+def test_overview_reflects_existing_partitions_only(settings, instance):
     reads, _, overview, _ = parts(settings)
     for key in (PAIRED, "pysam_example_btag.sam"):
-        run_partition(settings, dagster_instance, key, [reads])
+        run_partition(settings, instance, key, [reads])
     summary = build_summary_definitions(settings)
-    result = dg.materialize([overview], instance=dagster_instance, resources=summary.resources)
+    result = dg.materialize([overview], instance=instance, resources=summary.resources)
     metadata = result.asset_materializations_for_node("read_stats_overview")[0].metadata
     assert metadata["files"].value == 2
     assert metadata["records"].value == 8451 + 5
