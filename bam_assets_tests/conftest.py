@@ -50,18 +50,25 @@ def settings_for(root: Path, database: Path, **overrides) -> IngestSettings:
 
 
 def materialize_partition(
-    settings: IngestSettings, key: str, instance: dg.DagsterInstance, raise_on_error: bool = True
+    settings: IngestSettings,
+    key: str,
+    instance: dg.DagsterInstance,
+    raise_on_error: bool = True,
+    assets: list | None = None,
+    resources: dict | None = None,
 ) -> dg.ExecuteInProcessResult:
-    """Registers ``key`` and materializes it through the real asset and IO manager."""
+    """Registers ``key`` and materializes it through the real asset and IO manager (or through
+    ``assets``, with ``resources`` added to the ingest's)."""
     if not instance.has_dynamic_partition(settings.partitions_name, key):
         instance.add_dynamic_partitions(settings.partitions_name, [key])
     return dg.materialize(
-        [build_reads_asset(settings)],
+        assets or [build_reads_asset(settings)],
         partition_key=key,
         instance=instance,
         resources={
             settings.sources_key: settings.sources(),
             settings.io_manager_key: settings.io_manager(),
+            **(resources or {}),
         },
         raise_on_error=raise_on_error,
     )

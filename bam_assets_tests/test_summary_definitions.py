@@ -20,6 +20,7 @@ from bam_assets_tests.conftest import (
     REAL_DATA,
     REAL_FILES,
     ingest_files,
+    materialize_partition,
     samtools_input,
     settings_for,
 )
@@ -31,20 +32,11 @@ def samtools_arguments(name: str) -> list[str]:
     return samtools_input(REAL_DATA / name)
 
 
-def run_partition(settings, instance, key, assets_and_checks, raise_on_error=True):
+def run_partition(settings, instance, key, assets_and_checks):
+    """Materializes ``assets_and_checks`` for ``key`` with the summaries' DuckDB resource."""
     summary = build_summary_definitions(settings)
-    if not instance.has_dynamic_partition(settings.partitions_name, key):
-        instance.add_dynamic_partitions(settings.partitions_name, [key])
-    return dg.materialize(
-        assets_and_checks,
-        partition_key=key,
-        instance=instance,
-        resources={
-            settings.sources_key: settings.sources(),
-            settings.io_manager_key: settings.io_manager(),
-            **summary.resources,
-        },
-        raise_on_error=raise_on_error,
+    return materialize_partition(
+        settings, key, instance, assets=assets_and_checks, resources=dict(summary.resources)
     )
 
 
