@@ -60,6 +60,17 @@ def find_alignment_files(
                     yield AlignmentFile(partition_key_for_path(root_path, path), root_path, path)
 
 
+def _candidates(key: str, roots: Sequence[str | Path]) -> list[tuple[Path, Path]]:
+    """(root, root/key) for each root that ``key`` names a path inside of (``..`` resolved)."""
+    pairs = []
+    for root in roots:
+        root_path = Path(root).absolute()
+        candidate = root_path / key
+        if Path(os.path.normpath(candidate)).is_relative_to(root_path):
+            pairs.append((root_path, candidate))
+    return pairs
+
+
 def resolve_partition_key(
     key: str, roots: Sequence[str | Path], patterns: Sequence[str] = DEFAULT_PATTERNS
 ) -> AlignmentFile:
@@ -69,9 +80,8 @@ def resolve_partition_key(
     needs a walk of the roots. A key is only ever resolved to a file inside a root, so a partition
     registered by hand cannot make a run read anything else.
     """
-    for root in roots:
-        root_path = Path(root).absolute()
-        candidate = root_path / key
+    candidates = _candidates(key, roots)
+    for root_path, candidate in candidates:
         if (
             candidate.is_file()
             and candidate.resolve().is_relative_to(root_path.resolve())
@@ -81,11 +91,7 @@ def resolve_partition_key(
     for found in find_alignment_files(roots, patterns):
         if found.key == key:
             return found
-    searched = ", ".join(str(Path(root).absolute()) for root in roots) or "(no roots configured)"
-    for root in roots:
-        candidate = Path(root).absolute() / key
-        if not Path(os.path.normpath(candidate)).is_relative_to(Path(root).absolute()):
-            continue
+    for _, candidate in candidates:
         if candidate.is_dir():
             raise SourceNotFoundError(
                 f"{candidate} (partition key {key!r}) is a directory, not an alignment file."
@@ -95,12 +101,9 @@ def resolve_partition_key(
                 f"{candidate} (partition key {key!r}) is a symlink that leads nowhere "
                 "(a symlink loop or a dangling link)."
             )
-    expected = [
-        str(Path(os.path.normpath(Path(root).absolute() / key)))
-        for root in roots
-        if Path(os.path.normpath(Path(root).absolute() / key)).is_relative_to(Path(root).absolute())
-    ]
-    where = f" ({' or '.join(expected)} does not exist)" if expected else ""
+    searched = ", ".join(str(Path(root).absolute()) for root in roots) or "(no roots configured)"
+    expected = " or ".join(os.path.normpath(candidate) for _, candidate in candidates)
+    where = f" ({expected} does not exist)" if expected else ""
     raise SourceNotFoundError(
         f"No alignment file under {searched} has partition key {key!r}{where}: "
         "the file was moved or removed, or the key was registered for another root "
