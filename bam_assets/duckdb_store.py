@@ -292,41 +292,37 @@ def replace_partition(
     started = time.monotonic()
     stream = _ProgressStream(batches, on_batch)
     connection.register("batch", stream.reader)
-    connection.execute("BEGIN TRANSACTION")
     try:
-        connection.execute(f"DELETE FROM {config.reads_table} WHERE key = ?", [source.key])
-        try:
-            connection.execute(_insert_sql(config), {"key": source.key})
-        except duckdb.Error:
-            if stream.error is not None:
-                raise stream.error from None
-            raise
-        seconds = time.monotonic() - started
-        connection.execute(
-            f"""
-            INSERT OR REPLACE INTO {config.files_table} (key, path, format, size_bytes, mtime,
-                fingerprint, header_text, read_count, ingested_at, ingest_seconds)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """,
-            [
-                source.key,
-                source.path,
-                source.format,
-                source.size_bytes,
-                source.mtime,
-                source.fingerprint,
-                source.header_text,
-                stream.read_count,
-                datetime.now(timezone.utc),
-                seconds,
-            ],
-        )
-        connection.execute("COMMIT")
-    except BaseException as error:
-        _rollback_quietly(connection)
-        if isinstance(error, duckdb.IOException):
-            raise DatabaseWriteError(config.database, error) from error
-        raise
+        with transaction(connection):
+            connection.execute(f"DELETE FROM {config.reads_table} WHERE key = ?", [source.key])
+            try:
+                connection.execute(_insert_sql(config), {"key": source.key})
+            except duckdb.Error:
+                if stream.error is not None:
+                    raise stream.error from None
+                raise
+            seconds = time.monotonic() - started
+            connection.execute(
+                f"""
+                INSERT OR REPLACE INTO {config.files_table} (key, path, format, size_bytes,
+                    mtime, fingerprint, header_text, read_count, ingested_at, ingest_seconds)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+                [
+                    source.key,
+                    source.path,
+                    source.format,
+                    source.size_bytes,
+                    source.mtime,
+                    source.fingerprint,
+                    source.header_text,
+                    stream.read_count,
+                    datetime.now(timezone.utc),
+                    seconds,
+                ],
+            )
+    except duckdb.IOException as error:
+        raise DatabaseWriteError(config.database, error) from error
     finally:
         try:
             connection.unregister("batch")
@@ -335,26 +331,31 @@ def replace_partition(
     return WriteResult(read_count=stream.read_count, seconds=seconds)
 
 
-def _rollback_quietly(connection: duckdb.DuckDBPyConnection) -> None:
-    """Rolls back; after a failed write (disk full) DuckDB may refuse even that, which must not
-    hide the error that is already being raised. The file itself stays consistent: DuckDB only
-    makes a transaction visible at COMMIT."""
+@contextmanager
+def transaction(connection: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """BEGIN … COMMIT, rolled back on any error.
+
+    After a failed write (disk full) DuckDB may refuse even the ROLLBACK, which must not hide the
+    error that is already being raised. The file itself stays consistent: DuckDB only makes a
+    transaction visible at COMMIT.
+    """
+    connection.execute("BEGIN TRANSACTION")
     try:
-        connection.execute("ROLLBACK")
-    except duckdb.Error:
-        logger.warning("ROLLBACK failed after a failed write", exc_info=True)
+        yield
+        connection.execute("COMMIT")
+    except BaseException:
+        try:
+            connection.execute("ROLLBACK")
+        except duckdb.Error:
+            logger.warning("ROLLBACK failed after a failed write", exc_info=True)
+        raise
 
 
 def delete_partition(connection: duckdb.DuckDBPyConnection, config: StoreConfig, key: str) -> None:
     """Removes a partition's reads and its files row in one transaction."""
-    connection.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(connection):
         connection.execute(f"DELETE FROM {config.reads_table} WHERE key = ?", [key])
         connection.execute(f"DELETE FROM {config.files_table} WHERE key = ?", [key])
-        connection.execute("COMMIT")
-    except BaseException:
-        connection.execute("ROLLBACK")
-        raise
 
 
 def list_files(connection: duckdb.DuckDBPyConnection, config: StoreConfig) -> list[StoredFile]:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import duckdb
 
-from bam_assets.duckdb_store import StoreConfig, header_text
+from bam_assets.duckdb_store import StoreConfig, header_text, transaction
 
 # samtools stats defaults: ``-i, --insert-size`` (8000) and ``-m, --most-inserts`` (0.99).
 DEFAULT_MAX_INSERT_SIZE = 8000
@@ -500,16 +500,11 @@ def _replace_partition_rows(
     parameters: dict[str, object] | None = None,
 ) -> int:
     """Creates ``table`` if needed and replaces the rows of ``key`` with ``insert_sql``'s."""
-    connection.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(connection):
         connection.execute(f"CREATE TABLE IF NOT EXISTS {table} (key VARCHAR NOT NULL, {columns})")
         connection.execute(f"DELETE FROM {table} WHERE key = ?", [key])
         connection.execute(f"INSERT INTO {table} {insert_sql}", {"key": key, **(parameters or {})})
         count = connection.execute(f"SELECT count(*) FROM {table} WHERE key = ?", [key]).fetchone()
-        connection.execute("COMMIT")
-    except BaseException:
-        connection.execute("ROLLBACK")
-        raise
     return int(count[0]) if count else 0
 
 
@@ -839,14 +834,9 @@ def write_overview(connection: duckdb.DuckDBPyConnection, config: StoreConfig) -
         reads=config.reads_table,
         non_primary=_SECONDARY | _SUPPLEMENTARY,
     )
-    connection.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(connection):
         connection.execute(f"CREATE OR REPLACE TABLE {table} AS {query}")
         rows = connection.execute(f"SELECT * FROM {table} ORDER BY key").fetchall()
-        connection.execute("COMMIT")
-    except BaseException:
-        connection.execute("ROLLBACK")
-        raise
     return rows
 
 
