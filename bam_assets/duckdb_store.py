@@ -171,8 +171,10 @@ def ensure_schema(connection: duckdb.DuckDBPyConnection, config: StoreConfig) ->
             seq VARCHAR USING COMPRESSION uncompressed NOT NULL,   -- '*' when not stored
             qual VARCHAR USING COMPRESSION uncompressed NOT NULL,  -- '*' when not stored
             tags VARCHAR NOT NULL,     -- optional fields as SAM prints them, tab-separated; 
-            end_pos BIGINT,            -- 1-based inclusive end on the reference; NULL if no CIGAR
+            end_pos BIGINT,            -- 1-based inclusive end (bam_endpos); NULL when unmapped
             read_length BIGINT NOT NULL,  -- query length (SEQ, else from the CIGAR)
+            qual_sum BIGINT,           -- sum of the Phred base qualities; NULL when QUAL is '*'
+            gc_count BIGINT,           -- C and G bases in SEQ; NULL when SEQ is '*'
             {flag_columns}
         )
         """
@@ -195,6 +197,37 @@ def ensure_schema(connection: duckdb.DuckDBPyConnection, config: StoreConfig) ->
     )
     for macro in _TAG_MACROS:
         connection.execute(macro)
+    _check_reads_columns(connection, config)
+
+
+class OutdatedSchemaError(RuntimeError):
+    """The reads table was created by an earlier bam-assets with other columns."""
+
+
+_READS_COLUMNS_ADDED_LAST = ("qual_sum", "gc_count")
+
+
+def _check_reads_columns(connection: duckdb.DuckDBPyConnection, config: StoreConfig) -> None:
+    """Fails in words when the reads table lacks columns this version writes.
+
+    ``CREATE TABLE IF NOT EXISTS`` keeps an older table as it is, and the first INSERT would then
+    fail with a binder error that names neither the cause nor the remedy.
+    """
+    present = {
+        row[0]
+        for row in connection.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE table_name = ? "
+            "AND database_name = current_database() AND schema_name = current_schema()",
+            [config.reads_table],
+        ).fetchall()
+    }
+    missing = [column for column in _READS_COLUMNS_ADDED_LAST if column not in present]
+    if missing:
+        raise OutdatedSchemaError(
+            f"DuckDB database {config.database}: table {config.reads_table} was created by an "
+            f"earlier bam-assets and lacks the columns {', '.join(missing)}. Ingest into a new "
+            "database file (or drop the table) and re-ingest the files."
+        )
 
 
 # Reaching tags in the SAM text of the optional fields ('NM:i:0<TAB>MD:Z:100'). RE2 reads '\t'
@@ -216,11 +249,8 @@ _TAG_MACROS = (
 )
 
 
-# Lengths of CIGAR operations that consume the reference (M, D, N, =, X) and the query (M, I, S,
-# =, X), as the SAM specification defines them.
-_REFERENCE_SPAN = (
-    "list_sum(list_transform(regexp_extract_all(cigar, '(\\d+)[MDN=X]', 1), lambda x: x::BIGINT))"
-)
+# Lengths of CIGAR operations that consume the query (M, I, S, =, X), as the SAM specification
+# defines them.
 _QUERY_SPAN = (
     "list_sum(list_transform(regexp_extract_all(cigar, '(\\d+)[MIS=X]', 1), lambda x: x::BIGINT))"
 )
@@ -229,12 +259,13 @@ _QUERY_SPAN = (
 def _insert_sql(config: StoreConfig) -> str:
     return f"""
         INSERT INTO {config.reads_table} (key, rec_no, qname, flag, rname, pos, mapq, cigar, rnext,
-            pnext, tlen, seq, qual, tags, end_pos, read_length)
+            pnext, tlen, seq, qual, tags, end_pos, read_length, qual_sum, gc_count)
         SELECT $key, rec_no, qname, flag, rname, pos, mapq, cigar, rnext, pnext, tlen, seq, qual,
             tags,
-            CASE WHEN cigar = '*' OR pos = 0 THEN NULL ELSE pos + {_REFERENCE_SPAN} - 1 END,
+            CASE WHEN pos = 0 THEN NULL ELSE end_pos END,
             CASE WHEN seq <> '*' THEN length(seq) WHEN cigar = '*' THEN 0
-                 ELSE coalesce({_QUERY_SPAN}, 0) END
+                 ELSE coalesce({_QUERY_SPAN}, 0) END,
+            qual_sum, gc_count
         FROM batch
     """
 

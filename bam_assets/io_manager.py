@@ -78,7 +78,12 @@ class StreamingDuckDBIOManager(dg.ConfigurableIOManager):
                 )
 
         with duckdb_store.connect(config) as connection:
-            duckdb_store.ensure_schema(connection, config)
+            try:
+                duckdb_store.ensure_schema(connection, config)
+            except duckdb_store.OutdatedSchemaError as error:
+                raise dg.Failure(
+                    description=str(error), metadata={"database": self.database}
+                ) from error
             try:
                 result = duckdb_store.replace_partition(
                     connection, config, source, obj, on_batch=log_progress

@@ -3,12 +3,14 @@
 SAM coordinates are 1-based (``pos``, ``pnext``), as ``samtools view`` prints them.
 """
 
+import re
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
 from bam_assets.alignment_reader import (
+    SAM_COLUMNS,
     AlignmentReadError,
     ReaderOptions,
     iter_read_batches,
@@ -31,9 +33,12 @@ def test_sam_line_becomes_typed_columns_and_the_tags_text():
         "r1\t99\tchr1\t100\t60\t5M\t=\t300\t205\tACGTA\tIIIII"
         "\tNM:i:1\tXF:f:0.5\tZB:B:s,-1,2\tMD:Z:2A:2"
     )
-    batch = sam_lines_to_batch([line, "r2\t4\t*\t0\t0\t*\t*\t0\t0\t*\t*"], first_rec_no=7)
+    batch = sam_lines_to_batch(
+        [line, "r2\t4\t*\t0\t0\t*\t*\t0\t0\t*\t*"], first_rec_no=7, end_positions=[104, None]
+    )
     rows = batch.to_pylist()
     assert rows[0]["rec_no"] == 7 and rows[1]["rec_no"] == 8
+    assert rows[0]["end_pos"] == 104 and rows[1]["end_pos"] is None
     assert (rows[0]["flag"], rows[0]["pos"], rows[0]["pnext"], rows[0]["tlen"]) == (
         99,
         100,
@@ -54,11 +59,26 @@ def test_real_file_batches_match_samtools_view(name: str):
     for batch in iter_read_batches(path, options):
         assert batch.num_rows <= 1000
         for row in batch.to_pylist():
-            fields = [str(row[column]) for column in batch.schema.names[1:]]
+            fields = [str(row[column]) for column in SAM_COLUMNS] + [row["tags"]]
             lines.append("\t".join(field for field in fields if field) + "\n")
+            assert row["end_pos"] == _end_from_cigar(row)
+            assert row["qual_sum"] == (
+                None if row["qual"] == "*" else sum(ord(c) - 33 for c in row["qual"])
+            )
+            assert row["gc_count"] == (
+                None if row["seq"] == "*" else row["seq"].count("C") + row["seq"].count("G")
+            )
     expected = samtools_view(path)
     assert "".join(lines) == expected
     assert read_header(path, OPTIONS).text == samtools_view(path, "-H")
+
+
+def _end_from_cigar(row: dict) -> int | None:
+    """1-based inclusive end from the CIGAR text, as samtools computes it (span 0 counts as 1)."""
+    if row["flag"] & 0x4 or row["cigar"] == "*":
+        return None
+    span = sum(int(n) for n, op in re.findall(r"(\d+)([MIDNSHP=X])", row["cigar"]) if op in "MDN=X")
+    return row["pos"] + max(span, 1) - 1
 
 
 def test_chunks_number_records_consecutively(synthetic_bam: Path):

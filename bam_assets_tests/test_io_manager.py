@@ -152,3 +152,18 @@ def test_downstream_receives_a_handle_not_rows(tmp_path, database, instance):
 
 def pysam_count(path: Path, *arguments: str) -> str:
     return pysam.view("-c", *arguments, str(path)).strip()
+
+
+def test_database_from_an_earlier_schema_fails_in_words_and_is_left_alone(database, instance):
+    with duckdb.connect(str(database)) as connection:
+        connection.execute("CREATE TABLE reads (key VARCHAR, rec_no BIGINT, qname VARCHAR)")
+        connection.execute("INSERT INTO reads VALUES ('old.bam', 0, 'r1')")
+    result = materialize_partition(
+        settings_for(REAL_DATA, database), "umitools_paired.bam", instance, raise_on_error=False
+    )
+    assert not result.success
+    failure = next(event for event in result.all_events if event.is_step_failure)
+    message = failure.step_failure_data.user_failure_data.description
+    assert str(database) in message
+    assert "lacks the columns qual_sum, gc_count" in message and "re-ingest" in message
+    assert query(database, "SELECT * FROM reads") == [("old.bam", 0, "r1")]
