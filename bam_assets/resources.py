@@ -46,6 +46,8 @@ class AlignmentSources(dg.ConfigurableResource):
             reference=self.reference,
             format_options=tuple(self.format_options),
             chunk_size=self.chunk_size,
+            # With a second CPU, htslib inflates BGZF blocks in its own thread.
+            decompression_threads=1 if available_cpus() > 1 else 0,
         )
 
     def find(self) -> Iterator[AlignmentFile]:
