@@ -88,8 +88,20 @@ def test_summary_numbers_match_samtools_stats_field_by_field(store, name):
         assert mine[label] == value, label
 
 
+def quality_per_cycle(text: str, tag: str) -> list[tuple[int, int, int]]:
+    """(cycle, bases, quality sum) from samtools stats' FFQ/LFQ lines (counts per quality)."""
+    rows = []
+    for line in text.splitlines():
+        if line.startswith(f"{tag}\t"):
+            cycle, *counts = (int(value) for value in line.split("\t")[1:])
+            bases = sum(counts)
+            if bases:
+                rows.append((cycle, bases, sum(q * n for q, n in enumerate(counts))))
+    return rows
+
+
 @pytest.mark.parametrize("name", REAL_FILES)
-def test_mapq_and_read_length_distributions_match_samtools(store, tmp_path, name):
+def test_mapq_read_length_and_quality_per_cycle_match_samtools(store, tmp_path, name):
     # Write into a copy: the module's store stays as ingested.
     scratch = duckdb_store.StoreConfig(database=str(tmp_path / "copy.duckdb"))
     shutil.copyfile(store.database, scratch.database)
@@ -103,6 +115,9 @@ def test_mapq_and_read_length_distributions_match_samtools(store, tmp_path, name
     assert [(m, n) for m, n in mapq] == section(stats_text, "MAPQ")
     assert [(length, n) for length, n, _, _ in lengths if length > 0] == section(stats_text, "RL")
     assert sum(row[3] for row in quality) == numbers.quality_sum
+    for fragment, tag in (("first", "FFQ"), ("last", "LFQ")):
+        mine = [(cycle, bases, total) for f, cycle, bases, total, _ in quality if f == fragment]
+        assert mine == quality_per_cycle(stats_text, tag), tag
 
 
 def test_generated_file_matches_samtools(synthetic):
