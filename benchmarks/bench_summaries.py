@@ -2,7 +2,9 @@
 
 Generates a synthetic BAM (default 1,000,000 reads, fixed seed) in a temporary folder, ingests it
 with ``bam-assets ingest`` in a subprocess, then times each summary over the DuckDB file and
-prints a table with the ratio summaries / ingest. Run: ``python benchmarks/bench_summaries.py``.
+prints a table with the ratio summaries / ingest. The ingest and the summaries are pinned to the
+same CPUs (``--cpus 1``: CPU 0; DuckDB uses as many threads as CPUs it may run on).
+Run: ``python benchmarks/bench_summaries.py --cpus 1`` (and ``--cpus 2``).
 """
 
 import argparse
@@ -23,7 +25,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reads", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--cpus", type=int, default=1, help="CPUs to pin to (0 .. N-1)")
     arguments = parser.parse_args()
+    os.sched_setaffinity(0, set(range(arguments.cpus)))
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         bam = write_synthetic_bam(root / "bench.bam", arguments.reads, seed=arguments.seed)
@@ -65,7 +69,7 @@ def main() -> None:
     total = sum(seconds for _, seconds in timings)
     out = sys.stdout
     out.write(f"# {records:,} records, {platform.processor() or platform.machine()}, ")
-    out.write(f"{os.cpu_count()} CPUs, Python {platform.python_version()}\n")
+    out.write(f"pinned to {arguments.cpus} CPU(s), Python {platform.python_version()}\n")
     out.write("| step | seconds | / ingest |\n|---|---:|---:|\n")
     out.write(f"| ingest (bam-assets ingest, subprocess) | {ingest_seconds:.2f} | 1.00 |\n")
     for name, seconds in timings:
