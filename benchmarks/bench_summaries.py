@@ -1,10 +1,10 @@
 """How long the read statistics take next to the ingest of the same file.
 
-Generates a synthetic BAM (default 1,000,000 reads, fixed seed) in a temporary folder, ingests it
-with ``bam-assets ingest`` in a subprocess, then times each summary over the DuckDB file and
-prints a table with the ratio summaries / ingest. The ingest and the summaries are pinned to the
-same CPUs (``--cpus 1``: CPU 0; DuckDB uses as many threads as CPUs it may run on).
-Run: ``python benchmarks/bench_summaries.py --cpus 1`` (and ``--cpus 2``).
+Takes the synthetic 150-bp BAM of ``bench_ingest.py`` (default 1,000,000 reads, seed 7, cached in
+``benchmarks/out``), ingests it with ``bam-assets ingest`` in a subprocess, then times each summary
+over the DuckDB file and prints a table with the ratio summaries / ingest. The ingest and the
+summaries are pinned to the same CPUs (``--cpus 1``: CPU 0; DuckDB uses as many threads as CPUs it
+may run on). Run: ``python benchmarks/bench_summaries.py --cpus 1`` (and ``--cpus 2``).
 """
 
 import argparse
@@ -16,9 +16,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_ingest import _bam_assets, synthetic_bam
+
 from bam_assets import duckdb_store, read_stats_sql
 from bam_assets.ingest_settings import IngestSettings
-from bam_assets.synthetic_bam import write_synthetic_bam
 
 
 def main() -> None:
@@ -30,12 +31,12 @@ def main() -> None:
     os.sched_setaffinity(0, set(range(arguments.cpus)))
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
-        bam = write_synthetic_bam(root / "bench.bam", arguments.reads, seed=arguments.seed)
+        bam = synthetic_bam(arguments.reads, arguments.seed, read_length=150)
         database = root / "bench.duckdb"
         environment = {**os.environ, "DAGSTER_HOME": str(root / "dagster_home")}
         started = time.monotonic()
         subprocess.run(
-            ["bam-assets", "ingest", str(bam), "--db", str(database)],
+            [_bam_assets(), "ingest", str(bam), "--db", str(database)],
             check=True,
             env=environment,
             stdout=subprocess.DEVNULL,
@@ -55,7 +56,7 @@ def main() -> None:
                 work()
                 timings.append((name, time.monotonic() - begun))
 
-            key = "bench.bam"
+            key = bam.name
             timed("flagstat", lambda: read_stats_sql.flagstat(connection, config, key))
             timed("idxstats", lambda: read_stats_sql.idxstats(connection, config, key))
             timed(
