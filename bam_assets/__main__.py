@@ -1,3 +1,3 @@
-from bam_assets.cli import main
+from bam_assets.console import main
 
 raise SystemExit(main())
