@@ -308,7 +308,11 @@ def sam_lines_to_batch(
     columns.append(
         pc.binary_slice(tags_and_tab.view(pa.binary()), 0, -1, memory_pool=pool).view(pa.string())
     )
-    columns.append(pa.array(end_positions, pa.int64(), memory_pool=pool))
+    # htslib computes an end for a record that claims to be mapped but has no position; SAM says
+    # such a record is unplaced.
+    unplaced = pc.equal(columns[READS_SCHEMA.get_field_index("pos")], 0, memory_pool=pool)
+    ends = pa.array(end_positions, pa.int64(), memory_pool=pool)
+    columns.append(pc.if_else(unplaced, pa.scalar(None, pa.int64()), ends, memory_pool=pool))
     columns.append(quality_sums(columns[READS_SCHEMA.get_field_index("qual")], pool))
     columns.append(gc_counts(columns[READS_SCHEMA.get_field_index("seq")], pool))
     return pa.RecordBatch.from_arrays(columns, schema=READS_SCHEMA)

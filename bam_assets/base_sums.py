@@ -2,8 +2,8 @@
 
 ``samtools stats`` reports two numbers that need every base: the quality sum (SN ``average
 quality``) and each read's G+C share (GCF/GCL). Walking each read's string in SQL cost seconds per
-million reads at every summary; summed here while the chunk is in memory they cost about a tenth
-of a second per million reads at ingest, and the summaries add integers.
+million reads at every summary; summed here while the chunk is in memory they cost about 0.2 s
+per million reads at ingest, and the summaries add integers.
 """
 
 import numpy as np
@@ -18,7 +18,7 @@ def quality_sums(qual: pa.StringArray, pool: pa.MemoryPool) -> pa.Array:
     """Sum of the Phred qualities of each read; null where QUAL is ``*`` (not stored)."""
     data, offsets = _bytes_and_offsets(qual)
     lengths = np.diff(offsets)
-    sums = _segment_sums(data, offsets) - _PHRED_OFFSET * lengths
+    sums = _segment_sums(data, offsets[:-1], lengths) - _PHRED_OFFSET * lengths
     return pa.array(sums, pa.int64(), mask=_is_absent(data, offsets, lengths), memory_pool=pool)
 
 
@@ -32,7 +32,7 @@ def gc_counts(seq: pa.StringArray, pool: pa.MemoryPool) -> pa.Array:
     lengths = np.diff(offsets)
     is_gc = ((data == _C) | (data == _G)).view(np.uint8)
     return pa.array(
-        _segment_sums(is_gc, offsets),
+        _segment_sums(is_gc, offsets[:-1], lengths),
         pa.int64(),
         mask=_is_absent(data, offsets, lengths),
         memory_pool=pool,
@@ -47,17 +47,17 @@ def _bytes_and_offsets(column: pa.StringArray) -> tuple[np.ndarray, np.ndarray]:
     return data, (raw_offsets - first).astype(np.int64)
 
 
-def _segment_sums(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """``values[offsets[i]:offsets[i + 1]].sum()`` for each i (``values`` ends at offsets[-1]).
+def _segment_sums(values: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """``values[starts[i]:starts[i] + lengths[i]].sum()`` for contiguous segments covering
+    ``values``.
 
     ``reduceat`` sums from each start to the next start, so only non-empty segments are given to
     it: the next non-empty segment starts where one ends, and the last one runs to the end.
     """
-    lengths = np.diff(offsets)
     sums = np.zeros(len(lengths), np.int64)
     non_empty = lengths > 0
     if non_empty.any():
-        sums[non_empty] = np.add.reduceat(values, offsets[:-1][non_empty], dtype=np.int64)
+        sums[non_empty] = np.add.reduceat(values, starts[non_empty], dtype=np.int64)
     return sums
 
 

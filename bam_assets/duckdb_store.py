@@ -261,8 +261,7 @@ def _insert_sql(config: StoreConfig) -> str:
         INSERT INTO {config.reads_table} (key, rec_no, qname, flag, rname, pos, mapq, cigar, rnext,
             pnext, tlen, seq, qual, tags, end_pos, read_length, qual_sum, gc_count)
         SELECT $key, rec_no, qname, flag, rname, pos, mapq, cigar, rnext, pnext, tlen, seq, qual,
-            tags,
-            CASE WHEN pos = 0 THEN NULL ELSE end_pos END,
+            tags, end_pos,
             CASE WHEN seq <> '*' THEN length(seq) WHEN cigar = '*' THEN 0
                  ELSE coalesce({_QUERY_SPAN}, 0) END,
             qual_sum, gc_count

@@ -73,6 +73,12 @@ def test_real_file_batches_match_samtools_view(name: str):
     assert read_header(path, OPTIONS).text == samtools_view(path, "-H")
 
 
+def test_an_unplaced_record_has_no_end_even_if_htslib_computes_one():
+    line = "r1\t0\t*\t0\t0\t5M\t*\t0\t0\tACGTA\tIIIII"
+    batch = sam_lines_to_batch([line], first_rec_no=0, end_positions=[4])
+    assert batch.column("end_pos").to_pylist() == [None]
+
+
 def _end_from_cigar(row: dict) -> int | None:
     """1-based inclusive end from the CIGAR text, as samtools computes it (span 0 counts as 1)."""
     if row["flag"] & 0x4 or row["cigar"] == "*":
