@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pysam
 
+from bam_assets.bam_decoder import NeedsHtslib, decode_chunk, iter_record_chunks
 from bam_assets.base_sums import gc_counts, quality_sums
 
 SAM_COLUMNS = (
@@ -60,7 +61,11 @@ READS_SCHEMA = pa.schema(
         ("gc_count", pa.int64()),
     ]
 )
-_BATCH_MEMORY_POOL = pa.jemalloc_memory_pool()
+# Every Arrow buffer of a chunk (the bulk decoder's kernels, the SAM split, the batch itself) comes
+# from jemalloc. Measured over 2.9M reads on one CPU, the default (mimalloc) pool kept freed
+# chunks mapped (+40 MB of peak RSS) and glibc's heap fragmented between chunks (+55 MB, and 1 s
+# slower); jemalloc's size classes reuse the same memory chunk after chunk.
+pa.set_memory_pool(pa.jemalloc_memory_pool())
 logger = logging.getLogger(__name__)
 
 
@@ -76,12 +81,17 @@ class AlignmentReadError(RuntimeError):
 @dataclass(frozen=True)
 class ReaderOptions:
     """How to open files: CRAM reference, htslib format options, records per Arrow batch and
-    extra htslib threads inflating BGZF blocks (worth it with a second CPU)."""
+    extra htslib threads inflating BGZF blocks (worth it with a second CPU).
+
+    ``bulk_bam_decoding=False`` renders every BAM record with htslib's formatter, as SAM and CRAM
+    are: slower, and what the bulk decoder is tested against.
+    """
 
     reference: str | None = None
     format_options: Sequence[str] = ()
     chunk_size: int = 10_000
     decompression_threads: int = 0
+    bulk_bam_decoding: bool = True
 
 
 @dataclass(frozen=True)
@@ -93,6 +103,7 @@ class AlignmentHeader:
     text: str
 
 
+_CRAM_ONLY_FORMAT_OPTIONS = {"decode_md", "reference", "required_fields", "ignore_md5"}
 _URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*$")
 _NO_REF_PATH = "/nonexistent-bam-assets-ref-path/%s"
 
@@ -284,37 +295,36 @@ def sam_lines_to_batch(
     parts, so the 12th part is the tag text plus that tab, which is then cut off.
     ``end_positions`` are the records' ``reference_end`` (htslib's ``bam_endpos``), taken while
     decoding: computing them from the CIGAR text in SQL cost a third of a second per million reads.
-    ``qual_sum`` and ``gc_count`` are summed over the chunk's buffers (``base_sums``).
-
-    Buffers come from Arrow's jemalloc pool. Measured over 2.9M reads on one CPU, the default
-    (mimalloc) pool kept freed chunks mapped (+40 MB of peak RSS) and glibc's heap fragmented
-    between chunks (+55 MB, and 1 s slower); jemalloc's size classes reuse the same memory chunk
-    after chunk.
     """
-    pool = _BATCH_MEMORY_POOL
-    text = pa.array(lines, pa.string(), memory_pool=pool)
-    text = pc.binary_join_element_wise(text, "", "\t", memory_pool=pool)
-    fields = pc.split_pattern(text, "\t", max_splits=len(SAM_COLUMNS), memory_pool=pool)
-    columns: list[pa.Array] = [
-        pa.array(range(first_rec_no, first_rec_no + len(lines)), pa.int64(), memory_pool=pool)
-    ]
-    for index, name in enumerate(SAM_COLUMNS):
-        column = pc.list_element(fields, index, memory_pool=pool)
+    text = pa.array(lines, pa.string())
+    text = pc.binary_join_element_wise(text, "", "\t")
+    fields = pc.split_pattern(text, "\t", max_splits=len(SAM_COLUMNS))
+    columns = {name: pc.list_element(fields, index) for index, name in enumerate(SAM_COLUMNS)}
+    tags_and_tab = pc.list_element(fields, len(SAM_COLUMNS))
+    columns["tags"] = pc.binary_slice(tags_and_tab.view(pa.binary()), 0, -1).view(pa.string())
+    return _reads_batch(first_rec_no, columns, pa.array(end_positions, pa.int64()))
+
+
+def _reads_batch(
+    first_rec_no: int, sam_columns: dict[str, pa.Array], end_positions: pa.Array
+) -> pa.RecordBatch:
+    """A batch of ``READS_SCHEMA`` from the SAM fields of consecutive records (text or typed).
+
+    ``qual_sum`` and ``gc_count`` are summed over the chunk's buffers (``base_sums``)."""
+    count = len(end_positions)
+    columns: list[pa.Array] = [pa.array(range(first_rec_no, first_rec_no + count), pa.int64())]
+    for name in (*SAM_COLUMNS, "tags"):
+        column = sam_columns[name]
         target = READS_SCHEMA.field(name).type
-        if target != pa.string():
-            column = pc.cast(column, target, memory_pool=pool)
+        if column.type != target:
+            column = pc.cast(column, target)
         columns.append(column)
-    tags_and_tab = pc.list_element(fields, len(SAM_COLUMNS), memory_pool=pool)
-    columns.append(
-        pc.binary_slice(tags_and_tab.view(pa.binary()), 0, -1, memory_pool=pool).view(pa.string())
-    )
     # htslib computes an end for a record that claims to be mapped but has no position; SAM says
     # such a record is unplaced.
-    unplaced = pc.equal(columns[READS_SCHEMA.get_field_index("pos")], 0, memory_pool=pool)
-    ends = pa.array(end_positions, pa.int64(), memory_pool=pool)
-    columns.append(pc.if_else(unplaced, pa.scalar(None, pa.int64()), ends, memory_pool=pool))
-    columns.append(quality_sums(columns[READS_SCHEMA.get_field_index("qual")], pool))
-    columns.append(gc_counts(columns[READS_SCHEMA.get_field_index("seq")], pool))
+    unplaced = pc.equal(columns[READS_SCHEMA.get_field_index("pos")], 0)
+    columns.append(pc.if_else(unplaced, pa.scalar(None, pa.int64()), end_positions))
+    columns.append(quality_sums(columns[READS_SCHEMA.get_field_index("qual")]))
+    columns.append(gc_counts(columns[READS_SCHEMA.get_field_index("seq")]))
     return pa.RecordBatch.from_arrays(columns, schema=READS_SCHEMA)
 
 
@@ -324,11 +334,44 @@ def iter_read_batches(path: Path, options: ReaderOptions) -> Iterator[pa.RecordB
     Only one chunk of records exists in memory at once. Decoding errors (truncated or corrupt
     blocks, malformed SAM lines, invalid tags, a missing CRAM reference) raise AlignmentReadError
     naming the file, the cause in words and the record number reached.
+
+    BAM files without htslib format options are decoded in bulk by ``bam_decoder`` until it meets
+    something it leaves to htslib; from that chunk on, htslib's formatter takes over.
     """
-    rec_no = 0
+    handle = _open(path, options)
+    if not handle.is_bam or not options.bulk_bam_decoding or _options_for_bam(options):
+        yield from _formatted_batches(path, options, handle)
+        return
+    _close_quietly(handle)
+    try:
+        for voffset, rec_no, raw, starts, names in iter_record_chunks(path, options.chunk_size):
+            decoded = decode_chunk(voffset, rec_no, raw, starts, names)
+            yield _reads_batch(rec_no, decoded.columns, decoded.end_positions)
+    except NeedsHtslib as stop:
+        logger.debug("htslib takes over %s from record %d: %s", path, stop.rec_no + 1, stop.reason)
+        handle = _open(path, options)
+        if stop.virtual_offset:
+            handle.seek(stop.virtual_offset)
+        yield from _formatted_batches(path, options, handle, stop.rec_no)
+
+
+def _options_for_bam(options: ReaderOptions) -> list[str]:
+    """The htslib format options that could change how a BAM file reads (a ``filter``
+    expression, say); CRAM-only ones such as ``decode_md`` do not."""
+    return [
+        option
+        for option in options.format_options
+        if option.partition("=")[0] not in _CRAM_ONLY_FORMAT_OPTIONS
+    ]
+
+
+def _formatted_batches(
+    path: Path, options: ReaderOptions, handle: pysam.AlignmentFile, rec_no: int = 0
+) -> Iterator[pa.RecordBatch]:
+    """Batches of the records from ``handle``'s position on, each rendered by htslib's SAM
+    formatter; ``rec_no`` is the number of the first one. Closes ``handle``."""
     lines: list[str] = []
     ends: list[int | None] = []
-    handle = _open(path, options)
     try:
         is_cram = handle.is_cram
         records = handle.fetch(until_eof=True)

@@ -14,15 +14,15 @@ _ABSENT = ord("*")
 _C, _G = ord("C"), ord("G")
 
 
-def quality_sums(qual: pa.StringArray, pool: pa.MemoryPool) -> pa.Array:
+def quality_sums(qual: pa.StringArray) -> pa.Array:
     """Sum of the Phred qualities of each read; null where QUAL is ``*`` (not stored)."""
     data, offsets = _bytes_and_offsets(qual)
     lengths = np.diff(offsets)
     sums = _segment_sums(data, offsets[:-1], lengths) - _PHRED_OFFSET * lengths
-    return pa.array(sums, pa.int64(), mask=_is_absent(data, offsets, lengths), memory_pool=pool)
+    return pa.array(sums, pa.int64(), mask=_is_absent(data, offsets, lengths))
 
 
-def gc_counts(seq: pa.StringArray, pool: pa.MemoryPool) -> pa.Array:
+def gc_counts(seq: pa.StringArray) -> pa.Array:
     """Number of C and G bases of each read; null where SEQ is ``*``.
 
     htslib prints bases in upper case (BAM stores them as 4-bit codes), and like samtools only C
@@ -35,7 +35,6 @@ def gc_counts(seq: pa.StringArray, pool: pa.MemoryPool) -> pa.Array:
         _segment_sums(is_gc, offsets[:-1], lengths),
         pa.int64(),
         mask=_is_absent(data, offsets, lengths),
-        memory_pool=pool,
     )
 
 
