@@ -335,8 +335,8 @@ def iter_read_batches(path: Path, options: ReaderOptions) -> Iterator[pa.RecordB
     blocks, malformed SAM lines, invalid tags, a missing CRAM reference) raise AlignmentReadError
     naming the file, the cause in words and the record number reached.
 
-    BAM files without htslib format options are decoded in bulk by ``bam_decoder`` until it meets
-    something it leaves to htslib; from that chunk on, htslib's formatter takes over.
+    BAM files (unless a format option applies to BAM) are decoded in bulk by ``bam_decoder`` until
+    it meets something it leaves to htslib; from that chunk on, htslib's formatter takes over.
     """
     handle = _open(path, options)
     if not handle.is_bam or not options.bulk_bam_decoding or _options_for_bam(options):
@@ -348,7 +348,7 @@ def iter_read_batches(path: Path, options: ReaderOptions) -> Iterator[pa.RecordB
             decoded = decode_chunk(voffset, rec_no, raw, starts, names)
             yield _reads_batch(rec_no, decoded.columns, decoded.end_positions)
     except NeedsHtslib as stop:
-        logger.debug("htslib takes over %s from record %d: %s", path, stop.rec_no + 1, stop.reason)
+        logger.info("htslib takes over %s from record %d: %s", path, stop.rec_no + 1, stop.reason)
         handle = _open(path, options)
         if stop.virtual_offset:
             handle.seek(stop.virtual_offset)

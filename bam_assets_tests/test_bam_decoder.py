@@ -179,7 +179,7 @@ def test_records_left_to_htslib_are_formatted_by_htslib_from_their_chunk_on(
     with pytest.raises(NeedsHtslib) as stopped:
         decoded_records(path, 500)
     assert stopped.value.rec_no == 1000
-    with caplog.at_level(logging.DEBUG, logger="bam_assets.alignment_reader"):
+    with caplog.at_level(logging.INFO, logger="bam_assets.alignment_reader"):
         assert_same_as_htslib(path, 500)
     assert "htslib takes over" in caplog.text and "from record 1001" in caplog.text
     rows = read_table(path, True, 500).column("tags").to_pylist()
