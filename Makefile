@@ -8,7 +8,7 @@ STAMP = $(VENV)/.installed
 
 .PHONY: setup demo test dev clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml bam_assets/_bam_records.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[dev]"

@@ -310,7 +310,8 @@ def _reads_batch(
 ) -> pa.RecordBatch:
     """A batch of ``READS_SCHEMA`` from the SAM fields of consecutive records (text or typed).
 
-    ``qual_sum`` and ``gc_count`` are summed over the chunk's buffers (``base_sums``)."""
+    ``qual_sum`` and ``gc_count`` are summed over the chunk's buffers (``base_sums``) unless
+    ``sam_columns`` has them."""
     count = len(end_positions)
     columns: list[pa.Array] = [pa.array(range(first_rec_no, first_rec_no + count), pa.int64())]
     for name in (*SAM_COLUMNS, "tags"):
@@ -323,8 +324,11 @@ def _reads_batch(
     # such a record is unplaced.
     unplaced = pc.equal(columns[READS_SCHEMA.get_field_index("pos")], 0)
     columns.append(pc.if_else(unplaced, pa.scalar(None, pa.int64()), end_positions))
-    columns.append(quality_sums(columns[READS_SCHEMA.get_field_index("qual")]))
-    columns.append(gc_counts(columns[READS_SCHEMA.get_field_index("seq")]))
+    if "qual_sum" in sam_columns:  # the bulk decoder sums while it decodes
+        columns += [sam_columns["qual_sum"], sam_columns["gc_count"]]
+    else:
+        columns.append(quality_sums(columns[READS_SCHEMA.get_field_index("qual")]))
+        columns.append(gc_counts(columns[READS_SCHEMA.get_field_index("seq")]))
     return pa.RecordBatch.from_arrays(columns, schema=READS_SCHEMA)
 
 
@@ -344,8 +348,8 @@ def iter_read_batches(path: Path, options: ReaderOptions) -> Iterator[pa.RecordB
         return
     _close_quietly(handle)
     try:
-        for voffset, rec_no, raw, starts, names in iter_record_chunks(path, options.chunk_size):
-            decoded = decode_chunk(voffset, rec_no, raw, starts, names)
+        for voffset, rec_no, raw, count, names in iter_record_chunks(path, options.chunk_size):
+            decoded = decode_chunk(voffset, rec_no, raw, count, names)
             yield _reads_batch(rec_no, decoded.columns, decoded.end_positions)
     except NeedsHtslib as stop:
         logger.info("htslib takes over %s from record %d: %s", path, stop.rec_no + 1, stop.reason)
