@@ -138,6 +138,7 @@ static const char *format_tags(Text *out, const uint8_t *s, const uint8_t *end) 
         switch (type) {
         case 'A':
             if (*s & 0x80) return "non-ASCII text";
+            if (*s == 0) return "NUL character tag";
             put(out, "A:", 2);
             put_char(out, (char)*s);
             s += 1;
@@ -271,6 +272,8 @@ static const char *format_record(Columns *c, Py_ssize_t i, const uint8_t *p, int
     if (n_cigar > 0 && l_seq > 0 && !(flag & FLAG_UNMAPPED) && query_length != l_seq)
         return "CIGAR and sequence lengths differ";
     if (has_high_bit(qname, (size_t)l_qname - 1)) return "non-ASCII text";
+    /* pysam hands htslib's line to Python as a C string, so a NUL would cut it short there */
+    if (memchr(qname, 0, (size_t)l_qname - 1)) return "NUL inside the read name";
 
     put(&c->qname, qname, (size_t)l_qname - 1);
     if (n_cigar == 0) {
