@@ -1,10 +1,11 @@
 """Reading BAM, CRAM and SAM files into Arrow record batches. The only module that uses pysam.
 
-Each record is rendered by htslib's own SAM formatter (``AlignedSegment.to_string``, the code
-``samtools view`` runs) and the text of a whole chunk is split into typed columns with Arrow
-compute kernels. Going through the SAM text keeps the ingest lossless by construction: every tag
-keeps its type, its order and the exact text samtools prints for it (float formatting, ``B``
-arrays), and the only per-record Python work is one call.
+CRAM and SAM records are rendered by htslib's own SAM formatter (``AlignedSegment.to_string``,
+the code ``samtools view`` runs) and the text of a whole chunk is split into typed columns with
+Arrow compute kernels. Going through the SAM text keeps the ingest lossless by construction: every
+tag keeps its type, its order and the exact text samtools prints for it (float formatting, ``B``
+arrays), and the only per-record Python work is one call. BAM records are decoded a chunk at a
+time by ``bam_decoder`` into the same text, with this path taking over wherever it stops.
 
 Coordinates are stored as SAM prints them: ``pos`` and ``pnext`` are 1-based, 0 meaning none.
 """
@@ -21,10 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from queue import Full, Queue
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pysam
 
+from bam_assets.arrow_numpy import int64_values, numpy_array
 from bam_assets.bam_decoder import NeedsHtslib, decode_chunk, iter_record_chunks
 from bam_assets.base_sums import gc_counts, quality_sums
 
@@ -313,7 +316,7 @@ def _reads_batch(
     ``qual_sum`` and ``gc_count`` are summed over the chunk's buffers (``base_sums``) unless
     ``sam_columns`` has them."""
     count = len(end_positions)
-    columns: list[pa.Array] = [pa.array(range(first_rec_no, first_rec_no + count), pa.int64())]
+    columns: list[pa.Array] = [numpy_array(np.arange(first_rec_no, first_rec_no + count))]
     for name in (*SAM_COLUMNS, "tags"):
         column = sam_columns[name]
         target = READS_SCHEMA.field(name).type
@@ -322,8 +325,8 @@ def _reads_batch(
         columns.append(column)
     # htslib computes an end for a record that claims to be mapped but has no position; SAM says
     # such a record is unplaced.
-    unplaced = pc.equal(columns[READS_SCHEMA.get_field_index("pos")], 0)
-    columns.append(pc.if_else(unplaced, pa.scalar(None, pa.int64()), end_positions))
+    unplaced = numpy_array(int64_values(columns[READS_SCHEMA.get_field_index("pos")]) == 0)
+    columns.append(pc.if_else(unplaced, pa.nulls(count, pa.int64()), end_positions))
     if "qual_sum" in sam_columns:  # the bulk decoder sums while it decodes
         columns += [sam_columns["qual_sum"], sam_columns["gc_count"]]
     else:

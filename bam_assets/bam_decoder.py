@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from isal import isal_zlib
 
 from bam_assets import _bam_records
+from bam_assets.arrow_numpy import numpy_array
 
 _BGZF_HEADER = struct.Struct("<4s6xH2sHH")  # magic, XLEN, SI1 SI2, SLEN, BSIZE
 _BGZF_MAGIC = b"\x1f\x8b\x08\x04"
@@ -186,6 +186,15 @@ def _frame_records(stream: _BgzfStream, chunk_size: int) -> tuple[int, int]:
         stream.read_block()
 
 
+def _strings(values: list[str]) -> pa.Array:
+    encoded = [value.encode() for value in values]
+    offsets = np.zeros(len(encoded) + 1, np.int32)
+    np.cumsum([len(value) for value in encoded], out=offsets[1:])
+    return pa.Array.from_buffers(
+        pa.string(), len(encoded), [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))]
+    )
+
+
 def decode_chunk(
     voffset: int, rec_no: int, raw: bytearray, count: int, names: list[str]
 ) -> DecodedChunk:
@@ -194,10 +203,11 @@ def decode_chunk(
     if isinstance(columns, tuple):
         reason, index = columns
         raise NeedsHtslib(voffset, rec_no, f"{reason} (record {rec_no + index + 1})")
-    references = pa.array([*names, "*"], pa.string())
+    references = _strings([*names, "*", "="])
+    unknown, same = len(names), len(names) + 1
 
     def reference(ids: np.ndarray) -> pa.Array:
-        return references.take(pa.array(np.where(ids < 0, len(names), ids)))
+        return references.take(numpy_array(np.where(ids < 0, unknown, ids)))
 
     def text(name: str) -> pa.Array:
         return pa.Array.from_buffers(
@@ -209,12 +219,13 @@ def decode_chunk(
     def numbers(name: str, dtype: str, valid: str | None = None) -> pa.Array:
         values = np.frombuffer(columns[name], dtype)
         if valid is None:
-            return pa.array(values)
-        return pa.array(values, mask=np.frombuffer(columns[valid], np.bool_) == 0)
+            return numpy_array(values)
+        return numpy_array(values, np.frombuffer(columns[valid], np.bool_))
 
     ref_id = np.frombuffer(columns["ref_id"], np.int32)
     next_ref_id = np.frombuffer(columns["next_ref_id"], np.int32)
-    same_reference = pa.array((next_ref_id == ref_id) & (ref_id >= 0))
+    # RNEXT is '=' for the record's own reference, '*' when unknown.
+    rnext_ids = np.where((next_ref_id == ref_id) & (ref_id >= 0), same, next_ref_id)
     return DecodedChunk(
         columns={
             "qname": text("qname"),
@@ -223,7 +234,7 @@ def decode_chunk(
             "pos": numbers("pos", "<i8"),
             "mapq": numbers("mapq", "<i4"),
             "cigar": text("cigar"),
-            "rnext": pc.if_else(same_reference, pa.scalar("="), reference(next_ref_id)),
+            "rnext": reference(rnext_ids),
             "pnext": numbers("next_pos", "<i8"),
             "tlen": numbers("tlen", "<i8"),
             "seq": text("seq"),
