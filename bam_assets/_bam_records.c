@@ -434,7 +434,69 @@ error:
     return NULL;
 }
 
+/* cycle_sums(flag, seq_offsets, seq, qual_offsets, qual, reads, sums): adds the batch's original
+ * first and last fragments to per-cycle sums, as samtools stats' FFQ/LFQ lines count them
+ * (reverse-strand records read back to front; a missing QUAL counts as 255 per base).
+ * ``reads`` and ``sums`` are int64 [2][capacity] (first fragments, then last ones):
+ * reads[f][n - 1] counts fragments with n bases (cycle c has the bases of every fragment longer
+ * than c - 1), and sums[f][c] adds the QUAL characters at cycle c, Phred + 33. Returns None, or
+ * raises ValueError for a SEQ longer than capacity or a QUAL of another length than its SEQ. */
+static PyObject *cycle_sums(PyObject *self, PyObject *args) {
+    Py_buffer flag, seq_offsets, seq, qual_offsets, qual, reads, sums;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*w*w*", &flag, &seq_offsets, &seq, &qual_offsets,
+                          &qual, &reads, &sums))
+        return NULL;
+    const int32_t *flags = flag.buf, *seq_at = seq_offsets.buf, *qual_at = qual_offsets.buf;
+    const uint8_t *seq_text = seq.buf, *qual_text = qual.buf;
+    int64_t *read_counts = reads.buf, *character_sums = sums.buf;
+    Py_ssize_t count = flag.len / 4, capacity = sums.len / 16;
+    const char *problem = NULL;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        int32_t f = flags[i];
+        if (f & (0x100 | 0x800)) continue; /* secondary, supplementary */
+        int order = (f & 1) ? ((f & 0x40) ? 1 : 0) + ((f & 0x80) ? 2 : 0) : 1;
+        if (order != 1 && order != 2) continue;
+        int32_t length = seq_at[i + 1] - seq_at[i];
+        if (length == 1 && seq_text[seq_at[i]] == '*') length = 0;
+        if (length == 0) continue;
+        if (length > capacity) {
+            problem = "a sequence is longer than the cycle capacity";
+            break;
+        }
+        const uint8_t *q = qual_text + qual_at[i];
+        int32_t q_length = qual_at[i + 1] - qual_at[i];
+        int missing = q_length == 1 && q[0] == '*';
+        if (!missing && q_length != length) {
+            problem = "a QUAL is not as long as its SEQ";
+            break;
+        }
+        read_counts[(order - 1) * capacity + length - 1] += 1;
+        int64_t *row = character_sums + (order - 1) * capacity;
+        if (missing) {
+            for (int32_t k = 0; k < length; k++) row[k] += 255 + 33;
+        } else if (f & 0x10) {
+            for (int32_t k = 0; k < length; k++) row[length - 1 - k] += q[k];
+        } else {
+            for (int32_t k = 0; k < length; k++) row[k] += q[k];
+        }
+    }
+    PyBuffer_Release(&flag);
+    PyBuffer_Release(&seq_offsets);
+    PyBuffer_Release(&seq);
+    PyBuffer_Release(&qual_offsets);
+    PyBuffer_Release(&qual);
+    PyBuffer_Release(&reads);
+    PyBuffer_Release(&sums);
+    if (problem) {
+        PyErr_SetString(PyExc_ValueError, problem);
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
+    {"cycle_sums", cycle_sums, METH_VARARGS,
+     "cycle_sums(flag, seq_offsets, seq, qual_offsets, qual, reads, sums) -> None"},
     {"frame", frame, METH_VARARGS, "frame(data, start, max_records) -> (records, end, bad)"},
     {"format", format, METH_VARARGS, "format(data, count, n_ref) -> columns or (reason, index)"},
     {NULL, NULL, 0, NULL},

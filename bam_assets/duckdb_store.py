@@ -23,6 +23,7 @@ import duckdb
 import pyarrow as pa
 
 from bam_assets.available_cpus import available_cpus
+from bam_assets.cycle_quality import CycleQuality
 from bam_assets.source_stream import SourceFile
 
 logger = logging.getLogger(__name__)
@@ -79,6 +80,11 @@ class StoreConfig:
     threads: int | None = None
     memory_limit: str | None = None
     lock_timeout_seconds: float = 120.0
+
+    @property
+    def cycle_table(self) -> str:
+        """Bases and quality sums per sequencing cycle of each partition, written at ingest."""
+        return f"{self.reads_table}_cycle_quality"
 
     def __post_init__(self) -> None:
         for name in (self.reads_table, self.files_table):
@@ -148,6 +154,7 @@ def connect(config: StoreConfig, read_only: bool = False) -> Iterator[duckdb.Duc
 
 def ensure_schema(connection: duckdb.DuckDBPyConnection, config: StoreConfig) -> None:
     """Creates the tables and the tag macros if they do not exist yet."""
+    _check_existing_tables(connection, config)
     flag_columns = ",\n".join(
         f"{name} BOOLEAN GENERATED ALWAYS AS ((flag & {bit}) <> 0) VIRTUAL"
         for name, bit in FLAG_COLUMNS.items()
@@ -195,9 +202,19 @@ def ensure_schema(connection: duckdb.DuckDBPyConnection, config: StoreConfig) ->
         )
         """
     )
+    connection.execute(
+        f"""
+        CREATE TABLE IF NOT EXISTS {config.cycle_table} (
+            key VARCHAR NOT NULL,
+            fragment TINYINT NOT NULL,     -- 1: first fragments (and unpaired reads), 2: last
+            cycle BIGINT NOT NULL,         -- 1-based, in sequencing order
+            bases BIGINT NOT NULL,
+            quality_sum BIGINT NOT NULL    -- a missing QUAL counts 255 per base, as in samtools
+        )
+        """
+    )
     for macro in _TAG_MACROS:
         connection.execute(macro)
-    _check_reads_columns(connection, config)
 
 
 class OutdatedSchemaError(RuntimeError):
@@ -205,6 +222,30 @@ class OutdatedSchemaError(RuntimeError):
 
 
 _READS_COLUMNS_ADDED_LAST = ("qual_sum", "gc_count")
+
+
+def _check_existing_tables(connection: duckdb.DuckDBPyConnection, config: StoreConfig) -> None:
+    """Fails in words when an earlier bam-assets made the reads table: with other columns, or
+    filled it before the per-cycle table existed (those partitions have no cycle rows, so their
+    quality-per-cycle summaries would be empty)."""
+    tables = {
+        row[0]
+        for row in connection.execute(
+            "SELECT table_name FROM duckdb_tables() "
+            "WHERE database_name = current_database() AND schema_name = current_schema()"
+        ).fetchall()
+    }
+    if config.reads_table not in tables:
+        return
+    _check_reads_columns(connection, config)
+    if config.cycle_table in tables:
+        return
+    if connection.execute(f"SELECT count(*) FROM {config.reads_table}").fetchone()[0]:
+        raise OutdatedSchemaError(
+            f"DuckDB database {config.database}: table {config.reads_table} was filled by an "
+            f"earlier bam-assets, without the table {config.cycle_table}. Ingest into a new "
+            "database file (or drop the table) and re-ingest the files."
+        )
 
 
 def _check_reads_columns(connection: duckdb.DuckDBPyConnection, config: StoreConfig) -> None:
@@ -288,6 +329,7 @@ class _ProgressStream:
     ):
         self.read_count = 0
         self.error: BaseException | None = None
+        self.cycles = CycleQuality()
         self._started = time.monotonic()
         self._on_batch = on_batch
         self.reader = pa.RecordBatchReader.from_batches(batches.schema, self._batches(batches))
@@ -296,6 +338,7 @@ class _ProgressStream:
         try:
             for batch in batches:
                 yield batch
+                self.cycles.observe(batch)
                 self.read_count += batch.num_rows
                 if self._on_batch is not None:
                     self._on_batch(self.read_count, time.monotonic() - self._started)
@@ -331,6 +374,12 @@ def replace_partition(
                 if stream.error is not None:
                     raise stream.error from None
                 raise
+            connection.execute(f"DELETE FROM {config.cycle_table} WHERE key = ?", [source.key])
+            connection.register("cycles", stream.cycles.table())
+            connection.execute(
+                f"INSERT INTO {config.cycle_table} SELECT $key, * FROM cycles", {"key": source.key}
+            )
+            connection.unregister("cycles")
             seconds = time.monotonic() - started
             connection.execute(
                 f"""
@@ -382,9 +431,10 @@ def transaction(connection: duckdb.DuckDBPyConnection) -> Iterator[None]:
 
 
 def delete_partition(connection: duckdb.DuckDBPyConnection, config: StoreConfig, key: str) -> None:
-    """Removes a partition's reads and its files row in one transaction."""
+    """Removes a partition's reads, cycle sums and files row in one transaction."""
     with transaction(connection):
         connection.execute(f"DELETE FROM {config.reads_table} WHERE key = ?", [key])
+        connection.execute(f"DELETE FROM {config.cycle_table} WHERE key = ?", [key])
         connection.execute(f"DELETE FROM {config.files_table} WHERE key = ?", [key])
 
 

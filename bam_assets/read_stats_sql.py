@@ -586,32 +586,13 @@ _READ_LENGTH_SQL = """
 """
 
 # stats.c, FFQ/LFQ lines: the quality of each sequencing cycle (reverse-strand records read
-# back to front) of original first and last fragments; a missing QUAL counts as 255.
+# back to front) of original first and last fragments; a missing QUAL counts as 255. Summed per
+# cycle at ingest (cycle_quality.py) into the cycle table.
 _QUALITY_BY_CYCLE_SQL = """
-    WITH r AS (
-        SELECT CASE read_order WHEN 1 THEN 'first' ELSE 'last' END AS fragment, is_reverse, qual,
-               seq_len
-        FROM ({records})
-        WHERE NOT is_secondary AND NOT is_supplementary AND seq_len > 0 AND read_order IN (1, 2)
-    ),
-    bases AS (
-        -- one row per base: the characters of QUAL in cycle order, subscripts as cycles
-        SELECT fragment, generate_subscripts(chars, 1) AS cycle,
-               ascii(unnest(chars)) - 33 AS quality
-        FROM (
-            SELECT fragment,
-                   string_split(CASE WHEN is_reverse THEN reverse(qual) ELSE qual END, '') AS chars
-            FROM r
-            WHERE qual <> '*'
-        )
-        UNION ALL
-        SELECT fragment, unnest(range(1, seq_len + 1)) AS cycle, 255 AS quality
-        FROM r
-        WHERE qual = '*'
-    )
-    SELECT $key, fragment, cycle, count(*), sum(quality), avg(quality)
-    FROM bases
-    GROUP BY fragment, cycle
+    SELECT $key, CASE fragment WHEN 1 THEN 'first' ELSE 'last' END, cycle, bases, quality_sum,
+           quality_sum / bases
+    FROM {cycles}
+    WHERE key = $key
 """
 
 # stats.c, GCF/GCL lines, at a resolution of whole percent: G+C share of each original
@@ -754,7 +735,7 @@ def write_distributions(
             stats_table(config, "quality_by_cycle"),
             "fragment VARCHAR, cycle BIGINT, bases BIGINT, quality_sum BIGINT, mean_quality DOUBLE",
             key,
-            _QUALITY_BY_CYCLE_SQL.format(records=records),
+            _QUALITY_BY_CYCLE_SQL.format(cycles=config.cycle_table),
         ),
         "gc_content": _replace_partition_rows(
             connection,

@@ -196,17 +196,22 @@ def write_good(path: Path, work: Path) -> dict:
 
 
 def fingerprint(database: Path, key: str) -> tuple:
-    """Everything stored for one partition, hashed: its reads and its files row."""
+    """Everything stored for one partition, hashed: its reads, its cycle sums and files row."""
     with duckdb.connect(str(database), read_only=True) as connection:
         reads = connection.execute(
             "SELECT count(*), sum(hash(rec_no, qname, flag, rname, pos, mapq, cigar, rnext, pnext,"
             " tlen, seq, qual, tags, end_pos, read_length)) FROM reads WHERE key = ?",
             [key],
         ).fetchall()
+        cycles = connection.execute(
+            "SELECT count(*), sum(hash(fragment, cycle, bases, quality_sum)) "
+            "FROM reads_cycle_quality WHERE key = ?",
+            [key],
+        ).fetchall()
         files = connection.execute(
             "SELECT key, path, fingerprint, read_count, ingested_at FROM files WHERE key = ?", [key]
         ).fetchall()
-    return reads[0], files
+    return reads[0], cycles[0], files
 
 
 def clear(path: Path) -> None:
@@ -259,9 +264,9 @@ def test_bad_input_fails_fast_naming_file_and_cause_and_changes_nothing(
     assert fingerprint(database, "other.bam") == other_before
     assert fingerprint(database, case.name) == previous
     if had_rows:
-        assert previous[0][0] > 0 and len(previous[1]) == 1
+        assert previous[0][0] > 0 and previous[1][0] > 0 and len(previous[2]) == 1
     else:
-        assert previous == ((0, None), [])
+        assert previous == ((0, None), (0, None), [])
 
 
 @pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())

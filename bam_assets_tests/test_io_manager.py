@@ -167,3 +167,37 @@ def test_database_from_an_earlier_schema_fails_in_words_and_is_left_alone(databa
     assert str(database) in message
     assert "lacks the columns qual_sum, gc_count" in message and "re-ingest" in message
     assert query(database, "SELECT * FROM reads") == [("old.bam", 0, "r1")]
+
+
+def test_reads_ingested_before_the_cycle_table_fail_in_words_and_are_left_alone(database, instance):
+    settings = settings_for(REAL_DATA, database)
+    materialize_partition(settings, "umitools_paired.bam", instance)
+    with duckdb.connect(str(database)) as connection:
+        connection.execute("DROP TABLE reads_cycle_quality")
+    before = query(database, "SELECT count(*), sum(hash(qname, seq)) FROM reads")
+    result = materialize_partition(
+        settings, "umitools_unmapped.bam", instance, raise_on_error=False
+    )
+    assert not result.success
+    failure = next(event for event in result.all_events if event.is_step_failure)
+    message = failure.step_failure_data.user_failure_data.description
+    assert "without the table reads_cycle_quality" in message and "re-ingest" in message
+    assert query(database, "SELECT count(*), sum(hash(qname, seq)) FROM reads") == before
+
+
+def test_cycle_sums_follow_their_partition(tmp_path, database, instance):
+    """Re-ingesting replaces a partition's cycle rows, a failed ingest keeps them, deleting the
+    partition removes them, and other partitions keep theirs."""
+    settings = settings_for(REAL_DATA, database)
+    materialize_partition(settings, "umitools_paired.bam", instance)
+    materialize_partition(settings, "mosdepth_nanopore.bam", instance)
+    cycles = "SELECT key, count(*), sum(bases) FROM reads_cycle_quality GROUP BY key ORDER BY key"
+    first = query(database, cycles)
+    assert [row[0] for row in first] == ["mosdepth_nanopore.bam", "umitools_paired.bam"]
+    materialize_partition(settings, "umitools_paired.bam", instance)
+    assert query(database, cycles) == first
+    with duckdb.connect(str(database)) as connection:
+        duckdb_store.delete_partition(
+            connection, duckdb_store.StoreConfig(str(database)), "umitools_paired.bam"
+        )
+    assert query(database, cycles) == first[:1]
