@@ -358,9 +358,11 @@ def replace_partition(
 
     The old rows are deleted, the stream is inserted by a single INSERT statement that pulls one
     batch at a time (so DuckDB writes full row groups to disk as it goes and memory stays within
-    its memory_limit), the files row is upserted, and only then is the transaction committed. Any
-    error rolls everything back, so the partition's previous rows and all other partitions are
-    untouched. ``on_batch(read_count, seconds)`` is called after each batch (progress logging).
+    its memory_limit), the per-cycle quality sums taken from the same batches on their way in
+    (``CycleQuality``) replace the partition's cycle rows, the files row is upserted, and only
+    then is the transaction committed. Any error rolls everything back, so the partition's
+    previous rows and all other partitions are untouched. ``on_batch(read_count, seconds)`` is
+    called after each batch (progress logging).
     """
     started = time.monotonic()
     stream = _ProgressStream(batches, on_batch)
