@@ -16,7 +16,6 @@ import os
 import re
 import stat
 import threading
-import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,13 @@ import pyarrow.compute as pc
 import pysam
 
 from bam_assets.arrow_numpy import int64_values, numpy_array
-from bam_assets.bam_decoder import NeedsHtslib, decode_chunk, iter_record_chunks
+from bam_assets.bam_decoder import (
+    BgzfBlockError,
+    NeedsHtslib,
+    decode_chunk,
+    iter_record_chunks,
+    read_bgzf_block,
+)
 from bam_assets.base_sums import gc_counts, quality_sums
 
 SAM_COLUMNS = (
@@ -463,7 +468,6 @@ def prefetch_batches(batches: Iterator[pa.RecordBatch], depth: int = 1) -> Itera
         producer.join()
 
 
-_BGZF_MAGIC = b"\x1f\x8b\x08\x04"
 _MAX_BLOCKS_CHECKED = 4096
 _SAM_INTEGER_FIELDS = {1: "FLAG", 3: "POS", 4: "MAPQ", 7: "PNEXT", 8: "TLEN"}
 _SAM_TAG = re.compile(r"^[A-Za-z][A-Za-z0-9]:[AifZHB]:")
@@ -512,45 +516,17 @@ def _decode_failure_cause(
 
 
 def _find_bad_bgzf_block(path: Path, offset: int) -> str | None:
-    """Checks BGZF blocks from byte ``offset`` on (header, inflate, CRC32, size) like htslib does,
-    and describes the first bad one."""
+    """Checks BGZF blocks from byte ``offset`` on as htslib does and describes the first bad
+    one."""
     with path.open("rb") as handle:
         handle.seek(offset)
         for _ in range(_MAX_BLOCKS_CHECKED):
-            header = handle.read(12)
-            if not header:
-                return None
-            if len(header) < 12 or not header.startswith(_BGZF_MAGIC):
-                if len(header) < 12:
-                    return f"the file is truncated inside the compressed block at byte {offset}"
-                return f"corrupt compressed block at byte {offset}: invalid block header"
-            extra = handle.read(int.from_bytes(header[10:12], "little"))
-            block_size = _bgzf_block_size(extra)
-            if block_size is None:
-                return f"corrupt compressed block at byte {offset}: invalid block header"
-            rest = handle.read(block_size - 12 - len(extra))
-            if len(rest) < block_size - 12 - len(extra) or len(rest) < 8:
-                return f"the file is truncated inside the compressed block at byte {offset}"
+            start = handle.tell()
             try:
-                data = zlib.decompress(rest[:-8], wbits=-15)
-            except zlib.error:
-                return f"corrupt compressed block at byte {offset}: its data cannot be decompressed"
-            if zlib.crc32(data) != int.from_bytes(rest[-8:-4], "little"):
-                return f"corrupt compressed block at byte {offset}: CRC32 checksum mismatch"
-            if len(data) != int.from_bytes(rest[-4:], "little"):
-                return f"corrupt compressed block at byte {offset}: wrong uncompressed size"
-            offset += block_size
-    return None
-
-
-def _bgzf_block_size(extra: bytes) -> int | None:
-    """BSIZE + 1 from the ``BC`` subfield of a gzip extra field, or None if it has none."""
-    position = 0
-    while position + 4 <= len(extra):
-        length = int.from_bytes(extra[position + 2 : position + 4], "little")
-        if extra[position : position + 2] == b"BC" and length == 2:
-            return int.from_bytes(extra[position + 4 : position + 6], "little") + 1
-        position += 4 + length
+                if read_bgzf_block(handle) is None:
+                    return None
+            except BgzfBlockError as error:
+                return error.describe(start)
     return None
 
 

@@ -19,6 +19,16 @@ def numpy_array(values: np.ndarray, valid: np.ndarray | None = None) -> pa.Array
     return pa.Array.from_buffers(pa.from_numpy_dtype(values.dtype), len(values), [validity, data])
 
 
+def string_array(values: list[str]) -> pa.Array:
+    """A string array of ``values`` (a short Python list, such as reference names)."""
+    encoded = [value.encode() for value in values]
+    offsets = np.zeros(len(encoded) + 1, np.int32)
+    np.cumsum([len(value) for value in encoded], out=offsets[1:])
+    return pa.Array.from_buffers(
+        pa.string(), len(encoded), [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))]
+    )
+
+
 def int64_values(column: pa.Array) -> np.ndarray:
     """The values of an int64 Arrow array without nulls, as a numpy view."""
     return np.frombuffer(column.buffers()[1], np.int64, len(column), column.offset * 8)

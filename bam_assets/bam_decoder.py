@@ -13,17 +13,17 @@ pysam, which either decodes the records or reports the error in its words.
 """
 
 import struct
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pyarrow as pa
 from isal import isal_zlib
 
 from bam_assets import _bam_records
-from bam_assets.arrow_numpy import numpy_array
+from bam_assets.arrow_numpy import numpy_array, string_array
 
 _BGZF_HEADER = struct.Struct("<4s6xH2sHH")  # magic, XLEN, SI1 SI2, SLEN, BSIZE
 _BGZF_MAGIC = b"\x1f\x8b\x08\x04"
@@ -51,6 +51,46 @@ class DecodedChunk:
     end_positions: pa.Array  # htslib's reference_end (0-based exclusive), null where pysam's is
 
 
+class BgzfBlockError(ValueError):
+    """A BGZF block htslib would refuse: ``truncated``, or damaged as ``problem`` says."""
+
+    def __init__(self, problem: str, truncated: bool = False):
+        super().__init__(problem)
+        self.problem = problem
+        self.truncated = truncated
+
+    def describe(self, offset: int) -> str:
+        if self.truncated:
+            return f"the file is truncated inside the compressed block at byte {offset}"
+        return f"corrupt compressed block at byte {offset}: {self.problem}"
+
+
+def read_bgzf_block(file: BinaryIO) -> bytes | None:
+    """The uncompressed bytes of the block at ``file``'s position (None at the end of the file),
+    checked as htslib checks them: header, inflate, CRC32 and size; raises BgzfBlockError."""
+    header = file.read(_BGZF_HEADER_SIZE)
+    if not header:
+        return None
+    if len(header) < _BGZF_HEADER_SIZE:
+        raise BgzfBlockError("truncated block header", truncated=True)
+    magic, extra_length, subfield, subfield_length, block_size = _BGZF_HEADER.unpack(header)
+    if magic != _BGZF_MAGIC or extra_length != 6 or subfield != b"BC" or subfield_length != 2:
+        raise BgzfBlockError("invalid block header")
+    rest = file.read(block_size + 1 - _BGZF_HEADER_SIZE)
+    if len(rest) != block_size + 1 - _BGZF_HEADER_SIZE or len(rest) < 8:
+        raise BgzfBlockError("truncated block", truncated=True)
+    try:
+        payload = isal_zlib.decompress(memoryview(rest)[:-8], -15)
+    except isal_zlib.error as error:
+        raise BgzfBlockError("its data cannot be decompressed") from error
+    crc, size = struct.unpack_from("<II", rest, len(rest) - 8)
+    if isal_zlib.crc32(payload) != crc:
+        raise BgzfBlockError("CRC32 checksum mismatch")
+    if len(payload) != size:
+        raise BgzfBlockError("wrong uncompressed size")
+    return payload
+
+
 class _BgzfStream:
     """The uncompressed bytes of a BGZF file, read block by block, with virtual offsets."""
 
@@ -66,25 +106,13 @@ class _BgzfStream:
         self._file.close()
 
     def read_block(self) -> None:
-        """Appends the next block's bytes; raises ValueError on anything htslib would refuse."""
-        header = self._file.read(_BGZF_HEADER_SIZE)
-        if not header:
+        """Appends the next block's bytes (or sets ``at_eof``); raises BgzfBlockError."""
+        payload = read_bgzf_block(self._file)
+        if payload is None:
             self.at_eof = True
             return
-        if len(header) < _BGZF_HEADER_SIZE:
-            raise ValueError("truncated block header")
-        magic, extra_length, subfield, subfield_length, block_size = _BGZF_HEADER.unpack(header)
-        if magic != _BGZF_MAGIC or extra_length != 6 or subfield != b"BC" or subfield_length != 2:
-            raise ValueError("not a plain BGZF block header")
-        rest = self._file.read(block_size + 1 - _BGZF_HEADER_SIZE)
-        if len(rest) != block_size + 1 - _BGZF_HEADER_SIZE or len(rest) < 8:
-            raise ValueError("truncated block")
-        payload = isal_zlib.decompress(memoryview(rest)[:-8], -15)
-        crc, size = struct.unpack_from("<II", rest, len(rest) - 8)
-        if isal_zlib.crc32(payload) != crc or len(payload) != size:
-            raise ValueError("block checksum or size mismatch")
         self._blocks.append((self.base + len(self.data), self._file_offset))
-        self._file_offset += block_size + 1
+        self._file_offset = self._file.tell()
         self.data += payload
 
     def ensure(self, end: int) -> bool:
@@ -147,7 +175,7 @@ def iter_record_chunks(
     try:
         try:
             names, position = read_reference_names(stream)
-        except (ValueError, zlib.error, isal_zlib.error, UnicodeDecodeError) as error:
+        except ValueError as error:  # BgzfBlockError, UnicodeDecodeError included
             raise NeedsHtslib(0, 0, f"header: {error}") from error
         rec_no = 0
         while True:
@@ -155,7 +183,7 @@ def iter_record_chunks(
             stream.discard_before(position)
             try:
                 count, size = _frame_records(stream, chunk_size)
-            except (ValueError, zlib.error, isal_zlib.error) as error:
+            except ValueError as error:
                 raise NeedsHtslib(voffset, rec_no, str(error)) from error
             if not count:
                 return
@@ -186,15 +214,6 @@ def _frame_records(stream: _BgzfStream, chunk_size: int) -> tuple[int, int]:
         stream.read_block()
 
 
-def _strings(values: list[str]) -> pa.Array:
-    encoded = [value.encode() for value in values]
-    offsets = np.zeros(len(encoded) + 1, np.int32)
-    np.cumsum([len(value) for value in encoded], out=offsets[1:])
-    return pa.Array.from_buffers(
-        pa.string(), len(encoded), [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))]
-    )
-
-
 def decode_chunk(
     voffset: int, rec_no: int, raw: bytearray, count: int, names: list[str]
 ) -> DecodedChunk:
@@ -203,7 +222,7 @@ def decode_chunk(
     if isinstance(columns, tuple):
         reason, index = columns
         raise NeedsHtslib(voffset, rec_no, f"{reason} (record {rec_no + index + 1})")
-    references = _strings([*names, "*", "="])
+    references = string_array([*names, "*", "="])
     unknown, same = len(names), len(names) + 1
 
     def reference(ids: np.ndarray) -> pa.Array:

@@ -39,6 +39,16 @@ def samtools_view(path: Path, *arguments: str) -> str:
     return pysam.view(*arguments, "--no-PG", *samtools_input(path))
 
 
+def bgzf_blocks(data: bytes) -> list[tuple[int, int]]:
+    """(offset, size) of every BGZF block, read from the BSIZE field of each block header."""
+    blocks, offset = [], 0
+    while offset < len(data):
+        size = int.from_bytes(data[offset + 16 : offset + 18], "little") + 1
+        blocks.append((offset, size))
+        offset += size
+    return blocks
+
+
 def settings_for(root: Path, database: Path, **overrides) -> IngestSettings:
     return IngestSettings(
         roots=[str(root)],

@@ -24,23 +24,18 @@ import pytest
 
 from bam_assets import cli
 from bam_assets.synthetic_bam import write_synthetic_bam
-from bam_assets_tests.conftest import REAL_DATA, materialize_partition, settings_for
+from bam_assets_tests.conftest import (
+    REAL_DATA,
+    bgzf_blocks,
+    materialize_partition,
+    settings_for,
+)
 
 GOOD_SAM = (
     "@HD\tVN:1.6\tSO:unsorted\n@SQ\tSN:chr1\tLN:1000\n"
     "r1\t0\tchr1\t1\t60\t4M\t*\t0\t0\tACGT\tIIII\tNM:i:0\n"
     "r2\t16\tchr1\t5\t60\t4M\t*\t0\t0\tTTGA\tIIII\tNM:i:1\tXS:Z:x\n"
 )
-
-
-def bgzf_blocks(data: bytes) -> list[tuple[int, int]]:
-    """(offset, size) of every BGZF block, read from the BSIZE field of each block header."""
-    blocks, offset = [], 0
-    while offset < len(data):
-        size = int.from_bytes(data[offset + 16 : offset + 18], "little") + 1
-        blocks.append((offset, size))
-        offset += size
-    return blocks
 
 
 def big_bam(path: Path) -> bytes:

@@ -21,7 +21,7 @@ from bam_assets.alignment_reader import (
     iter_read_batches,
 )
 from bam_assets.bam_decoder import NeedsHtslib, decode_chunk, iter_record_chunks
-from bam_assets_tests.conftest import REAL_DATA, REAL_FILES
+from bam_assets_tests.conftest import REAL_DATA, REAL_FILES, bgzf_blocks
 
 REAL_BAMS = [name for name in REAL_FILES if name.endswith(".bam")]
 _CIGAR_QUERY_OPS = "MIS=X"
@@ -221,8 +221,10 @@ def test_a_corrupt_record_size_fails_with_htslib_s_error(tmp_path: Path, size: i
                 out.write(record)
     data = bytearray(stored.read_bytes())
     size_at = data.index(b"corrupt_me\x00") - 36
-    block_start = max(start for start, _ in _bgzf_blocks(data) if start < size_at)
-    block_end = next(end for start, end in _bgzf_blocks(data) if start == block_start)
+    block_start, block_size = next(
+        (start, size) for start, size in bgzf_blocks(data) if start < size_at < start + size
+    )
+    block_end = block_start + block_size
     data[size_at : size_at + 4] = size.to_bytes(4, "little", signed=True)
     payload = zlib.decompress(bytes(data[block_start + 18 : block_end - 8]), -15)
     data[block_end - 8 : block_end - 4] = zlib.crc32(payload).to_bytes(4, "little")
@@ -230,12 +232,3 @@ def test_a_corrupt_record_size_fails_with_htslib_s_error(tmp_path: Path, size: i
     message = _error_of(stored, bulk=True)
     assert str(stored) in message
     assert message == _error_of(stored, bulk=False)
-
-
-def _bgzf_blocks(data: bytes) -> list[tuple[int, int]]:
-    blocks, offset = [], 0
-    while offset < len(data):
-        end = offset + int.from_bytes(data[offset + 16 : offset + 18], "little") + 1
-        blocks.append((offset, end))
-        offset = end
-    return blocks
