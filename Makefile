@@ -8,7 +8,7 @@ STAMP = $(VENV)/.installed
 
 .PHONY: setup demo test dev clean
 
-$(STAMP): pyproject.toml bam_assets/_bam_records.c
+$(STAMP): pyproject.toml bam_assets/reading/bam/_records.c bam_assets/stats/_cycle_sums.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[dev]"

@@ -1,3 +1,3 @@
-from bam_assets.console import main
+from bam_assets.cli.console import main
 
 raise SystemExit(main())

@@ -1,0 +1,20 @@
+"""Default locations: the bundled example data and the project's embedded DuckDB file."""
+
+import os
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+PROJECT_DIR = PACKAGE_DIR.parent
+EXAMPLE_DATA_DIR = PACKAGE_DIR / "example_data"
+PROJECT_INSTANCE_CONFIG = PROJECT_DIR / "dagster.yaml"
+DATABASE_ENV_VAR = "BAM_ASSETS_DB"
+
+
+def default_database() -> str:
+    """``$BAM_ASSETS_DB``, else ``data/bam_assets.duckdb`` in the project folder."""
+    return os.environ.get(DATABASE_ENV_VAR) or str(PROJECT_DIR / "data" / "bam_assets.duckdb")
+
+
+def default_dagster_home() -> Path:
+    """``$DAGSTER_HOME``, else ``.dagster_home`` in the project folder."""
+    return Path(os.environ.get("DAGSTER_HOME") or PROJECT_DIR / ".dagster_home")

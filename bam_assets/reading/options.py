@@ -1,0 +1,24 @@
+"""How files are opened and read: options given by the ingest's settings."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+# Records per Arrow batch: at 10,000 a batch of 150-bp reads is about 5 MB; 20,000 was no faster
+# and cost 50 MB more peak memory.
+DEFAULT_CHUNK_SIZE = 10_000
+
+
+@dataclass(frozen=True)
+class ReaderOptions:
+    """How to open files: CRAM reference, htslib format options, records per Arrow batch and
+    extra htslib threads inflating BGZF blocks (worth it with a second CPU).
+
+    ``bulk_bam_decoding=False`` renders every BAM record with htslib's formatter, as SAM and CRAM
+    are: slower, and what the bulk decoder is tested against.
+    """
+
+    reference: str | None = None
+    format_options: Sequence[str] = ()
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+    decompression_threads: int = 0
+    bulk_bam_decoding: bool = True

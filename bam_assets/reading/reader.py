@@ -1,0 +1,247 @@
+"""Reading BAM, CRAM and SAM files into Arrow record batches of the reads schema.
+
+CRAM and SAM records are rendered by htslib's own SAM formatter (``AlignedSegment.to_string``,
+the code ``samtools view`` runs) and the text of a whole chunk is split into typed columns
+(``sam_text``). Going through the SAM text keeps the ingest lossless by construction: every tag
+keeps its type, its order and the exact text samtools prints for it (float formatting, ``B``
+arrays), and the only per-record Python work is one call. BAM records are decoded a chunk at a
+time by ``bam.decoder`` into the same text, with htslib taking over wherever it stops.
+"""
+
+import errno
+import logging
+import os
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pysam
+
+from bam_assets.reading.bam.decoder import NeedsHtslib, decode_chunk, iter_record_chunks
+from bam_assets.reading.errors import AlignmentReadError
+from bam_assets.reading.failures import decode_failure_cause, open_failure_cause
+from bam_assets.reading.options import ReaderOptions
+from bam_assets.reading.references import forbid_reference_downloads
+from bam_assets.reading.sam_text import reads_batch, sam_lines_to_batch
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AlignmentHeader:
+    """What is known after opening a file: its format and its header as samtools prints it."""
+
+    path: Path
+    format: str
+    text: str
+
+
+_CRAM_ONLY_FORMAT_OPTIONS = {"decode_md", "reference", "required_fields", "ignore_md5"}
+
+
+def _check_path(path: Path) -> None:
+    """Refuses, in plain words, what is not a readable, non-empty regular file."""
+    try:
+        status = path.stat()
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            cause = "it is a symlink loop (the link leads back to itself)"
+        elif error.errno == errno.ENOENT and path.is_symlink():
+            cause = f"it is a dangling symlink to {os.readlink(path)}"
+        elif error.errno == errno.ENOENT:
+            cause = "no such file"
+        elif error.errno == errno.EACCES:
+            cause = "permission denied"
+        else:
+            cause = error.strerror or type(error).__name__
+        raise AlignmentReadError(path, cause) from error
+    if stat.S_ISDIR(status.st_mode):
+        raise AlignmentReadError(path, "it is a directory, not an alignment file")
+    if not stat.S_ISREG(status.st_mode):
+        raise AlignmentReadError(path, "it is not a regular file")
+    if status.st_size == 0:
+        raise AlignmentReadError(path, "the file is empty (0 bytes), not a BAM/CRAM/SAM file")
+
+
+def _open(path: Path, options: ReaderOptions) -> pysam.AlignmentFile:
+    """Opens any of BAM, CRAM or SAM; the reference only applies to CRAM (as ``samtools -T``
+    would otherwise add its contigs to a SAM header without @SQ lines).
+
+    Decompression threads only apply to BAM: htslib's threaded SAM and CRAM readers decode ahead
+    of the record loop, so a failure could no longer be traced to its line or record.
+    """
+    forbid_reference_downloads()
+    _check_path(path)
+    format_options = [option.encode() for option in options.format_options]
+    handle = _open_with(path, format_options)
+    if handle.is_cram and options.reference:
+        handle.close()
+        if not Path(options.reference).is_file():
+            raise AlignmentReadError(
+                path, f"the configured CRAM reference {options.reference} does not exist"
+            )
+        handle = _open_with(path, format_options, reference_filename=options.reference)
+    elif handle.is_bam and options.decompression_threads:
+        handle.close()
+        handle = _open_with(path, format_options, threads=1 + options.decompression_threads)
+    return handle
+
+
+def _open_with(path: Path, format_options: list[bytes], **arguments) -> pysam.AlignmentFile:
+    try:
+        return pysam.AlignmentFile(
+            str(path), "r", check_sq=False, format_options=format_options, **arguments
+        )
+    except (OSError, ValueError) as error:
+        raise AlignmentReadError(path, open_failure_cause(path, error)) from error
+
+
+def _header_text(path: Path, file_format: str) -> str:
+    """The header exactly as ``samtools view -H --no-PG`` prints it (htslib normalises the text).
+
+    No reference is passed: the header never needs one.
+    """
+    try:
+        return pysam.view("-H", "--no-PG", str(path))
+    except pysam.SamtoolsError as error:
+        raise AlignmentReadError(
+            path, f"samtools cannot read the {file_format} header: {error}"
+        ) from error
+
+
+def _format_of(handle: pysam.AlignmentFile) -> str:
+    if handle.is_cram:
+        return "CRAM"
+    if handle.is_bam:
+        return "BAM"
+    return "SAM"
+
+
+def read_header(path: Path, options: ReaderOptions) -> AlignmentHeader:
+    """Opens ``path`` far enough to know its format and header; raises AlignmentReadError.
+
+    For CRAM the first record is decoded too, so a missing reference fails now, before any
+    transaction starts, rather than in the middle of the stream.
+    """
+    handle = _open(path, options)
+    try:
+        file_format = _format_of(handle)
+        if file_format == "CRAM":
+            try:
+                next(iter(handle.fetch(until_eof=True)), None)
+            except (OSError, ValueError) as error:
+                raise AlignmentReadError(
+                    path, decode_failure_cause(path, handle, options, error, 0, None, None)
+                ) from error
+    finally:
+        _close_quietly(handle)
+    return AlignmentHeader(path=path, format=file_format, text=_header_text(path, file_format))
+
+
+def count_records(path: Path, options: ReaderOptions) -> int:
+    """Number of records in ``path`` as ``samtools view -c`` counts them (no filters).
+
+    The ``reads`` row-count check compares the stored partition with this number, so it runs
+    samtools itself rather than the record loop the ingest uses.
+    """
+    forbid_reference_downloads()
+    arguments = ["-c"]
+    if options.reference:
+        arguments += ["-T", options.reference]
+    for option in options.format_options:
+        arguments += ["--input-fmt-option", option]
+    try:
+        return int(pysam.view(*arguments, str(path)).strip())
+    except pysam.SamtoolsError as error:
+        raise AlignmentReadError(path, f"samtools view -c failed: {error}") from error
+
+
+def iter_read_batches(path: Path, options: ReaderOptions) -> Iterator[pa.RecordBatch]:
+    """Yields the records of ``path`` in file order, ``options.chunk_size`` at a time.
+
+    Only one chunk of records exists in memory at once. Decoding errors (truncated or corrupt
+    blocks, malformed SAM lines, invalid tags, a missing CRAM reference) raise AlignmentReadError
+    naming the file, the cause in words and the record number reached.
+
+    BAM files (unless a format option applies to BAM) are decoded in bulk by ``bam_decoder`` until
+    it meets something it leaves to htslib; from that chunk on, htslib's formatter takes over.
+    """
+    handle = _open(path, options)
+    if not handle.is_bam or not options.bulk_bam_decoding or _options_for_bam(options):
+        yield from _formatted_batches(path, options, handle)
+        return
+    _close_quietly(handle)
+    try:
+        for voffset, rec_no, raw, count, names in iter_record_chunks(path, options.chunk_size):
+            decoded = decode_chunk(voffset, rec_no, raw, count, names)
+            yield reads_batch(rec_no, decoded.columns, decoded.end_positions)
+    except NeedsHtslib as stop:
+        logger.info("htslib takes over %s from record %d: %s", path, stop.rec_no + 1, stop.reason)
+        handle = _open(path, options)
+        if stop.virtual_offset:
+            handle.seek(stop.virtual_offset)
+        yield from _formatted_batches(path, options, handle, stop.rec_no)
+
+
+def _options_for_bam(options: ReaderOptions) -> list[str]:
+    """The htslib format options that could change how a BAM file reads (a ``filter``
+    expression, say); CRAM-only ones such as ``decode_md`` do not."""
+    return [
+        option
+        for option in options.format_options
+        if option.partition("=")[0] not in _CRAM_ONLY_FORMAT_OPTIONS
+    ]
+
+
+def _formatted_batches(
+    path: Path, options: ReaderOptions, handle: pysam.AlignmentFile, rec_no: int = 0
+) -> Iterator[pa.RecordBatch]:
+    """Batches of the records from ``handle``'s position on, each rendered by htslib's SAM
+    formatter; ``rec_no`` is the number of the first one. Closes ``handle``."""
+    lines: list[str] = []
+    ends: list[int | None] = []
+    try:
+        is_cram = handle.is_cram
+        records = handle.fetch(until_eof=True)
+        while True:
+            chunk_offset = None if is_cram else handle.tell()
+            record = None
+            try:
+                for record in records:
+                    lines.append(record.to_string())
+                    ends.append(record.reference_end)
+                    if len(lines) == options.chunk_size:
+                        break
+                else:
+                    break
+            except (OSError, ValueError) as error:
+                cause = decode_failure_cause(
+                    path,
+                    handle,
+                    options,
+                    error,
+                    rec_no + len(lines),
+                    chunk_offset,
+                    record,
+                    len(lines),
+                )
+                raise AlignmentReadError(path, cause) from error
+            yield sam_lines_to_batch(lines, rec_no, ends)
+            rec_no += len(lines)
+            lines = []
+            ends = []
+        if lines:
+            yield sam_lines_to_batch(lines, rec_no, ends)
+    finally:
+        _close_quietly(handle)
+
+
+def _close_quietly(handle: pysam.AlignmentFile) -> None:
+    """Closes ``handle``; after a decoding error htslib's close reports a stale errno, which must
+    not hide the error that is already being raised."""
+    try:
+        handle.close()
+    except OSError:
+        logger.debug("Ignoring an error while closing %s", handle.filename, exc_info=True)

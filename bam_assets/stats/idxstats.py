@@ -1,0 +1,113 @@
+"""``samtools idxstats``: mapped and unmapped records per contig (bam_index.c), in SQL."""
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from bam_assets.model.tables import TableNames, TableSpec
+
+IDXSTATS_TABLE = TableSpec(
+    "read_stats_idxstats",
+    "ordinal INTEGER, contig VARCHAR, length BIGINT, mapped BIGINT, unmapped BIGINT",
+)
+
+
+@dataclass(frozen=True)
+class IdxstatsRow:
+    """One ``samtools idxstats`` line; ``name`` is ``*`` for unplaced reads."""
+
+    name: str
+    length: int
+    mapped: int
+    unmapped: int
+
+
+_SQ_LINE = re.compile(r"^@SQ\t(.*)$", re.MULTILINE)
+
+
+def header_contigs(text: str) -> list[tuple[str, int]]:
+    """(name, length) of every @SQ line of a SAM header, in header order."""
+    contigs = []
+    for match in _SQ_LINE.finditer(text):
+        fields_ = dict(field.split(":", 1) for field in match.group(1).split("\t") if ":" in field)
+        contigs.append((fields_["SN"], int(fields_.get("LN", 0))))
+    return contigs
+
+
+# bam_index.c (idxstats without an index, and the index's pseudo-bins): all records count,
+# including secondary and supplementary; placed records split by 0x4, unplaced go to '*'.
+_IDXSTATS_SQL = """
+    SELECT rname,
+           count(*) FILTER (NOT is_unmapped) AS mapped,
+           count(*) FILTER (is_unmapped) AS unmapped,
+           count(*) AS records
+    FROM {reads}
+    WHERE key = $key
+    GROUP BY rname
+"""
+
+
+def reference_lengths(reference: str | None) -> dict[str, int]:
+    """Sequence lengths from a FASTA reference's ``.fai`` index (empty without one)."""
+    if not reference:
+        return {}
+    fai = Path(f"{reference}.fai")
+    if not fai.is_file():
+        return {}
+    lengths = {}
+    for line in fai.read_text().splitlines():
+        name, length, *_ = line.split("\t")
+        lengths[name] = int(length)
+    return lengths
+
+
+def idxstats(
+    connection: duckdb.DuckDBPyConnection,
+    tables: TableNames,
+    key: str,
+    file_format: str,
+    header_text: str,
+    reference_lengths: dict[str, int] | None = None,
+) -> list[IdxstatsRow]:
+    """One row per @SQ contig of ``header_text`` in header order, then ``*`` (all records without
+    a reference).
+
+    For CRAM files htslib replaces an @SQ length that disagrees with the reference's ``.fai``
+    (sanitise_SQ_lines), and idxstats prints the replaced length; pass ``reference_lengths``
+    (see ``reference_lengths()``) to do the same.
+    """
+    counts = {
+        name: (mapped, unmapped, records)
+        for name, mapped, unmapped, records in connection.execute(
+            _IDXSTATS_SQL.format(reads=tables.reads), {"key": key}
+        ).fetchall()
+    }
+    overrides = reference_lengths if file_format == "CRAM" else None
+    rows = []
+    for name, length in header_contigs(header_text):
+        mapped, unmapped, _ = counts.get(name, (0, 0, 0))
+        if overrides and name in overrides:
+            length = overrides[name]
+        rows.append(IdxstatsRow(name, length, int(mapped), int(unmapped)))
+    unplaced = counts.get("*", (0, 0, 0))[2]
+    rows.append(IdxstatsRow("*", 0, 0, int(unplaced)))
+    return rows
+
+
+def idxstats_rows(rows: Sequence[IdxstatsRow]) -> tuple[str, dict[str, Any]]:
+    """The rows of ``IDXSTATS_TABLE`` (header order, ``*`` last), as a SELECT and its
+    parameters."""
+    return (
+        "SELECT $key, unnest(range(len($names))) + 1, unnest($names), unnest($lengths), "
+        "unnest($mapped), unnest($unmapped)",
+        {
+            "names": [r.name for r in rows],
+            "lengths": [r.length for r in rows],
+            "mapped": [r.mapped for r in rows],
+            "unmapped": [r.unmapped for r in rows],
+        },
+    )

@@ -1,0 +1,1 @@
+"""Small helpers every layer may use: CPUs available to the process, numpy <-> Arrow arrays."""
