@@ -250,12 +250,16 @@ static const char *format_record(Columns *c, Py_ssize_t i, const uint8_t *p, int
     uint16_t n_cigar = u16(p + 16), flag = u16(p + 18);
     int32_t l_seq = i32(p + 20), mtid = i32(p + 24), mpos = i32(p + 28), tlen = i32(p + 32);
     if (l_qname < 1 || l_seq < 0) return "invalid record lengths";
+    /* As bam_read1 does: the variable-length fields must fit in the record, checked in 64 bits
+     * before any pointer into them is formed (size >= 32 was checked by the caller). */
+    uint64_t variable = (uint64_t)l_qname + ((uint64_t)n_cigar << 2) +
+                        (((uint64_t)l_seq + 1) >> 1) + (uint64_t)l_seq;
+    if (variable > (uint64_t)size - 32) return "record fields overrun the record";
     const uint8_t *qname = p + CORE_SIZE;
     const uint8_t *cigar = qname + l_qname;
-    const uint8_t *seq = cigar + 4 * (size_t)n_cigar;
-    const uint8_t *qual = seq + ((size_t)l_seq + 1) / 2;
+    const uint8_t *seq = cigar + ((size_t)n_cigar << 2);
+    const uint8_t *qual = seq + (((size_t)l_seq + 1) >> 1);
     const uint8_t *tags = qual + l_seq;
-    if (tags > end || tags < qname) return "record fields overrun the record";
     if (qname[l_qname - 1] != 0) return "read name without its NUL";
     if (tid < -1 || tid >= n_ref || mtid < -1 || mtid >= n_ref) return "reference id out of range";
 
@@ -336,14 +340,17 @@ static const char *format_record(Columns *c, Py_ssize_t i, const uint8_t *p, int
     return NULL;
 }
 
-/* A bytes object of ``count`` items of ``width`` bytes, its buffer returned in ``*data``. */
-static PyObject *new_array(Py_ssize_t count, size_t width, void **data) {
+/* Adds to ``dict`` a zeroed bytes object of ``count`` items of ``width`` bytes under ``name``
+ * and returns its buffer in ``*data``; -1 with an exception set on failure. */
+static int add_array(PyObject *dict, const char *name, Py_ssize_t count, size_t width,
+                     void **data) {
     PyObject *bytes = PyBytes_FromStringAndSize(NULL, count * (Py_ssize_t)width);
-    if (bytes) {
-        *data = PyBytes_AS_STRING(bytes);
-        memset(*data, 0, (size_t)count * width);
-    }
-    return bytes;
+    if (!bytes) return -1;
+    *data = PyBytes_AS_STRING(bytes);
+    memset(*data, 0, (size_t)count * width);
+    int failed = PyDict_SetItemString(dict, name, bytes);
+    Py_DECREF(bytes);
+    return failed;
 }
 
 /* format(data, count, n_ref) -> dict of column buffers, or (reason, record index). */
@@ -352,44 +359,47 @@ static PyObject *format(PyObject *self, PyObject *args) {
     Py_ssize_t count;
     int n_ref;
     if (!PyArg_ParseTuple(args, "y*ni", &view, &count, &n_ref)) return NULL;
-    static const char *int32_names[] = {"flag", "ref_id", "mapq", "next_ref_id"};
-    static const char *int64_names[] = {"pos", "next_pos", "tlen", "end_pos", "qual_sum",
-                                        "gc_count"};
-    static const char *mask_names[] = {"end_valid", "qual_valid", "seq_valid"};
-    static const char *text_names[] = {"qname", "cigar", "seq", "qual", "tags"};
+    if (count < 0) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_ValueError, "negative record count");
+        return NULL;
+    }
     Columns c;
     memset(&c, 0, sizeof c);
-    int32_t **int32s[] = {&c.flag, &c.ref_id, &c.mapq, &c.next_ref_id};
-    int64_t **int64s[] = {&c.pos, &c.next_pos, &c.tlen, &c.end_pos, &c.qual_sum, &c.gc_count};
-    uint8_t **masks[] = {&c.end_valid, &c.qual_valid, &c.seq_valid};
-    int32_t **offsets[] = {&c.qname_offsets, &c.cigar_offsets, &c.seq_offsets, &c.qual_offsets,
-                           &c.tags_offsets};
+    /* Every fixed-width column and every text column's offsets: name, item width, buffer. */
+    struct {
+        const char *name;
+        Py_ssize_t items;
+        size_t width;
+        void **data;
+    } arrays[] = {
+        {"flag", count, 4, (void **)&c.flag},
+        {"ref_id", count, 4, (void **)&c.ref_id},
+        {"mapq", count, 4, (void **)&c.mapq},
+        {"next_ref_id", count, 4, (void **)&c.next_ref_id},
+        {"pos", count, 8, (void **)&c.pos},
+        {"next_pos", count, 8, (void **)&c.next_pos},
+        {"tlen", count, 8, (void **)&c.tlen},
+        {"end_pos", count, 8, (void **)&c.end_pos},
+        {"qual_sum", count, 8, (void **)&c.qual_sum},
+        {"gc_count", count, 8, (void **)&c.gc_count},
+        {"end_valid", count, 1, (void **)&c.end_valid},
+        {"qual_valid", count, 1, (void **)&c.qual_valid},
+        {"seq_valid", count, 1, (void **)&c.seq_valid},
+        {"qname_offsets", count + 1, 4, (void **)&c.qname_offsets},
+        {"cigar_offsets", count + 1, 4, (void **)&c.cigar_offsets},
+        {"seq_offsets", count + 1, 4, (void **)&c.seq_offsets},
+        {"qual_offsets", count + 1, 4, (void **)&c.qual_offsets},
+        {"tags_offsets", count + 1, 4, (void **)&c.tags_offsets},
+    };
+    static const char *text_names[] = {"qname", "cigar", "seq", "qual", "tags"};
     Text *texts[] = {&c.qname, &c.cigar, &c.seq, &c.qual, &c.tags};
     PyObject *result = PyDict_New();
     PyObject *failure = NULL;
     if (!result) goto error;
-    for (int k = 0; k < 4; k++) {
-        PyObject *a = new_array(count, 4, (void **)int32s[k]);
-        if (!a || PyDict_SetItemString(result, int32_names[k], a)) { Py_XDECREF(a); goto error; }
-        Py_DECREF(a);
-    }
-    for (int k = 0; k < 6; k++) {
-        PyObject *a = new_array(count, 8, (void **)int64s[k]);
-        if (!a || PyDict_SetItemString(result, int64_names[k], a)) { Py_XDECREF(a); goto error; }
-        Py_DECREF(a);
-    }
-    for (int k = 0; k < 3; k++) {
-        PyObject *a = new_array(count, 1, (void **)masks[k]);
-        if (!a || PyDict_SetItemString(result, mask_names[k], a)) { Py_XDECREF(a); goto error; }
-        Py_DECREF(a);
-    }
-    char offsets_name[32];
-    for (int k = 0; k < 5; k++) {
-        PyObject *a = new_array(count + 1, 4, (void **)offsets[k]);
-        snprintf(offsets_name, sizeof offsets_name, "%s_offsets", text_names[k]);
-        if (!a || PyDict_SetItemString(result, offsets_name, a)) { Py_XDECREF(a); goto error; }
-        Py_DECREF(a);
-    }
+    for (size_t k = 0; k < sizeof arrays / sizeof arrays[0]; k++)
+        if (add_array(result, arrays[k].name, arrays[k].items, arrays[k].width, arrays[k].data))
+            goto error;
 
     const char *reason = NULL;
     Py_ssize_t index = 0;
