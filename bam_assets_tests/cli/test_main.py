@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bam_assets.cli import main
-from bam_assets_tests.conftest import REAL_DATA, samtools_view
+from bam_assets.cli.main import main
+from bam_assets_tests.helpers import REAL_DATA, samtools_view
 
 
 @pytest.fixture

@@ -3,8 +3,8 @@
 import dagster as dg
 
 from bam_assets.definitions import defs
-from bam_assets.ingest_definitions import build_ingest_definitions
-from bam_assets.ingest_settings import IngestSettings
+from bam_assets.orchestration.definitions import build_instance_definitions, ingest_resources
+from bam_assets.orchestration.settings import IngestSettings, StoreSettings
 
 
 def test_definitions_load_and_resolve():
@@ -19,11 +19,15 @@ def test_definitions_load_and_resolve():
 
 
 def test_a_second_named_instance_has_its_own_keys_partitions_and_tables(tmp_path):
-    first = IngestSettings(roots=[str(tmp_path)], database=str(tmp_path / "db.duckdb"))
-    second = IngestSettings(roots=[str(tmp_path)], database=first.database, name="nanopore")
-    merged = dg.Definitions.merge(build_ingest_definitions(first), build_ingest_definitions(second))
+    first = IngestSettings(
+        roots=[str(tmp_path)], store=StoreSettings(database=str(tmp_path / "db.duckdb"))
+    )
+    second = IngestSettings(roots=[str(tmp_path)], store=first.store, name="nanopore")
+    merged = dg.Definitions.merge(
+        build_instance_definitions(first), build_instance_definitions(second)
+    )
     nanopore_reads = merged.resolve_assets_def(dg.AssetKey(["nanopore", "reads"]))
     assert nanopore_reads.partitions_def.name == "nanopore_alignment_files"
     assert merged.resolve_sensor_def("nanopore_alignment_file_sensor") is not None
-    assert second.io_manager().reads_table == "nanopore_reads"
-    assert first.io_manager().reads_table == "reads"
+    assert ingest_resources(second)[second.io_manager_key].store.tables.reads == "nanopore_reads"
+    assert ingest_resources(first)[first.io_manager_key].store.tables.reads == "reads"

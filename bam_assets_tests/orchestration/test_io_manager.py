@@ -8,23 +8,25 @@ import duckdb
 import pysam
 import pytest
 
-from bam_assets import duckdb_store
-from bam_assets.ingest_definitions import build_reads_asset
-from bam_assets.synthetic_bam import write_synthetic_bam
-from bam_assets_tests.conftest import (
+from bam_assets.orchestration.definitions import ingest_resources
+from bam_assets.orchestration.reads_asset import build_reads_asset
+from bam_assets.reading.synthetic_bam import write_synthetic_bam
+from bam_assets.stats.cycle_quality import CYCLE_QUALITY_TABLE
+from bam_assets_tests.helpers import (
     REAL_DATA,
     REAL_FILES,
     materialize_partition,
+    read_session,
     samtools_view,
     settings_for,
+    write_session,
 )
 
 
 def regenerate(database: Path, key: str) -> str:
-    config = duckdb_store.StoreConfig(database=str(database))
-    with duckdb_store.connect(config, read_only=True) as connection:
-        text = duckdb_store.header_text(connection, config, key)
-        for lines in duckdb_store.iter_sam_lines(connection, config, key):
+    with read_session(database) as session:
+        text = session.header_text(key)
+        for lines in session.iter_sam_lines(key):
             text += "".join(f"{line}\n" for line in lines.to_pylist())
     return text
 
@@ -82,7 +84,7 @@ def test_rematerializing_replaces_rows(tmp_path, database, instance):
     root = tmp_path / "in"
     root.mkdir()
     sample = write_synthetic_bam(root / "sample.bam", 3_000, seed=1)
-    settings = settings_for(root, database, chunk_size=500)
+    settings = settings_for(root, database, reading={"chunk_size": 500})
     materialize_partition(settings, "sample.bam", instance)
     first = query(database, "SELECT count(*) FROM reads")[0][0]
     materialize_partition(settings, "sample.bam", instance)
@@ -99,7 +101,7 @@ def test_failure_mid_stream_keeps_previous_rows_and_other_partitions(tmp_path, d
     root.mkdir()
     good = write_synthetic_bam(root / "sample.bam", 10_000, seed=3)
     shutil.copy(REAL_DATA / "umitools_paired.bam", root / "other.bam")
-    settings = settings_for(root, database, chunk_size=1_000)
+    settings = settings_for(root, database, reading={"chunk_size": 1_000})
     materialize_partition(settings, "sample.bam", instance)
     materialize_partition(settings, "other.bam", instance)
     before = query(database, "SELECT key, count(*), sum(hash(qname, seq)) FROM reads GROUP BY key")
@@ -133,9 +135,9 @@ def test_downstream_receives_a_handle_not_rows(tmp_path, database, instance):
 
     @dg.asset(partitions_def=settings.partitions_def(), ins={"reads": dg.AssetIn(key="reads")})
     def mapped_reads(reads) -> int:
-        with duckdb.connect(reads.database, read_only=True) as connection:
-            return connection.execute(
-                f"SELECT count(*) FROM {reads.reads_table} WHERE key = ? AND NOT is_unmapped",
+        with reads.store.session(read_only=True) as session:
+            return session.connection.execute(
+                f"SELECT count(*) FROM {session.tables.reads} WHERE key = ? AND NOT is_unmapped",
                 [reads.key],
             ).fetchall()[0][0]
 
@@ -143,7 +145,10 @@ def test_downstream_receives_a_handle_not_rows(tmp_path, database, instance):
         [build_reads_asset(settings).to_source_asset(), mapped_reads],
         partition_key="umitools_paired.bam",
         instance=instance,
-        resources={settings.io_manager_key: settings.io_manager(), "io_manager": dg.mem_io_manager},
+        resources={
+            settings.io_manager_key: ingest_resources(settings)[settings.io_manager_key],
+            "io_manager": dg.mem_io_manager,
+        },
     )
     assert result.output_for_node("mapped_reads") == int(
         pysam_count(REAL_DATA / "umitools_paired.bam", "-F", "4")
@@ -196,8 +201,6 @@ def test_cycle_sums_follow_their_partition(tmp_path, database, instance):
     assert [row[0] for row in first] == ["mosdepth_nanopore.bam", "umitools_paired.bam"]
     materialize_partition(settings, "umitools_paired.bam", instance)
     assert query(database, cycles) == first
-    with duckdb.connect(str(database)) as connection:
-        duckdb_store.delete_partition(
-            connection, duckdb_store.StoreConfig(str(database)), "umitools_paired.bam"
-        )
+    with write_session(database) as session:
+        session.delete_partition("umitools_paired.bam", side_tables=[CYCLE_QUALITY_TABLE])
     assert query(database, cycles) == first[:1]

@@ -9,13 +9,13 @@ import dagster as dg
 import duckdb
 import pytest
 
-from bam_assets.ingest_definitions import build_ingest_definitions
-from bam_assets.ingest_settings import IngestSettings
-from bam_assets_tests.conftest import REAL_DATA, materialize_partition, settings_for
+from bam_assets.orchestration.definitions import build_instance_definitions
+from bam_assets.orchestration.settings import IngestSettings
+from bam_assets_tests.helpers import REAL_DATA, materialize_partition, settings_for
 
 
 def sensor_and_defs(settings: IngestSettings) -> tuple[dg.SensorDefinition, dg.Definitions]:
-    definitions = build_ingest_definitions(settings)
+    definitions = build_instance_definitions(settings)
     return definitions.resolve_sensor_def("alignment_file_sensor"), definitions
 
 
@@ -127,7 +127,7 @@ def test_removed_file_deletes_its_partition_and_purges_its_rows(watched, instanc
         run_config=purge.run_config, instance=instance
     )
     assert result.success
-    with duckdb.connect(settings.database, read_only=True) as connection:
+    with duckdb.connect(settings.store.database, read_only=True) as connection:
         assert connection.execute("SELECT DISTINCT key FROM reads").fetchall() == [("keep.bam",)]
         assert connection.execute("SELECT key FROM files").fetchall() == [("keep.bam",)]
 

@@ -14,14 +14,12 @@ import pyarrow as pa
 import pysam
 import pytest
 
-from bam_assets.alignment_reader import (
-    READS_SCHEMA,
-    AlignmentReadError,
-    ReaderOptions,
-    iter_read_batches,
-)
-from bam_assets.bam_decoder import NeedsHtslib, decode_chunk, iter_record_chunks
-from bam_assets_tests.conftest import REAL_DATA, REAL_FILES, bgzf_blocks
+from bam_assets.model.reads_schema import READS_SCHEMA
+from bam_assets.reading.bam.decoder import NeedsHtslib, decode_chunk, iter_record_chunks
+from bam_assets.reading.errors import AlignmentReadError
+from bam_assets.reading.options import ReaderOptions
+from bam_assets.reading.reader import iter_read_batches
+from bam_assets_tests.helpers import REAL_DATA, REAL_FILES, bgzf_blocks
 
 REAL_BAMS = [name for name in REAL_FILES if name.endswith(".bam")]
 _CIGAR_QUERY_OPS = "MIS=X"
@@ -176,7 +174,7 @@ def test_records_left_to_htslib_are_formatted_by_htslib_from_their_chunk_on(
     with pytest.raises(NeedsHtslib) as stopped:
         decoded_records(path, 500)
     assert stopped.value.rec_no == 1000
-    with caplog.at_level(logging.INFO, logger="bam_assets.alignment_reader"):
+    with caplog.at_level(logging.INFO, logger="bam_assets.reading.reader"):
         assert_same_as_htslib(path, 500)
     assert "htslib takes over" in caplog.text and "from record 1001" in caplog.text
     rows = read_table(path, True, 500).column("tags").to_pylist()

@@ -2,7 +2,7 @@
 
 import pyarrow as pa
 
-from bam_assets.base_sums import gc_counts, quality_sums
+from bam_assets.reading.base_sums import gc_counts, quality_sums
 
 
 def test_quality_sums_are_phred_sums_and_null_for_an_absent_qual():

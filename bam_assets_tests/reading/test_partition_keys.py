@@ -1,4 +1,4 @@
-from bam_assets.partition_keys import MAX_KEY_LENGTH, partition_key_for
+from bam_assets.reading.partition_keys import MAX_KEY_LENGTH, partition_key_for
 
 SAFE_PATTERN = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/+=@")
 

@@ -9,15 +9,12 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from bam_assets.alignment_reader import (
-    SAM_COLUMNS,
-    AlignmentReadError,
-    ReaderOptions,
-    iter_read_batches,
-    read_header,
-    sam_lines_to_batch,
-)
-from bam_assets_tests.conftest import (
+from bam_assets.model.reads_schema import SAM_COLUMNS
+from bam_assets.reading.errors import AlignmentReadError
+from bam_assets.reading.options import ReaderOptions
+from bam_assets.reading.reader import iter_read_batches, read_header
+from bam_assets.reading.sam_text import sam_lines_to_batch
+from bam_assets_tests.helpers import (
     CRAM_FORMAT_OPTIONS,
     CRAM_REFERENCE,
     REAL_DATA,

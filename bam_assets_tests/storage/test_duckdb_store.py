@@ -4,8 +4,7 @@ import duckdb
 import pysam
 import pytest
 
-from bam_assets import duckdb_store
-from bam_assets_tests.conftest import REAL_DATA, materialize_partition, settings_for
+from bam_assets_tests.helpers import REAL_DATA, materialize_partition, read_session, settings_for
 
 BTAG = "pysam_example_btag.sam"
 
@@ -62,16 +61,11 @@ def test_float_tags_and_empty_tag_lists(tmp_path, instance):
     )
     database = tmp_path / "tags.duckdb"
     materialize_partition(settings_for(tmp_path, database), "tags.sam", instance)
-    config = duckdb_store.StoreConfig(database=str(database))
-    with duckdb_store.connect(config, read_only=True) as connection:
-        rows = connection.execute(
+    with read_session(database) as session:
+        rows = session.connection.execute(
             "SELECT sam_tag_float(tags, 'XF'), sam_tag(tags, 'XZ'), sam_tag_int(tags, 'XI'), "
             "len(sam_tags(tags)) FROM reads ORDER BY rec_no"
         ).fetchall()
-        lines = [
-            line
-            for array in duckdb_store.iter_sam_lines(connection, config, "tags.sam")
-            for line in array.to_pylist()
-        ]
+        lines = [line for array in session.iter_sam_lines("tags.sam") for line in array.to_pylist()]
     assert rows == [(2.5, "", -3, 3), (None, None, None, 0)]
     assert lines == sam.read_text().splitlines()[1:]

@@ -8,7 +8,6 @@ change, the failure must be recorded on the instance (what the UI shows) and the
 non-zero naming the file.
 """
 
-import dataclasses
 import random
 import re
 import shutil
@@ -22,9 +21,9 @@ import duckdb
 import pysam
 import pytest
 
-from bam_assets import cli
-from bam_assets.synthetic_bam import write_synthetic_bam
-from bam_assets_tests.conftest import (
+from bam_assets.cli.main import main
+from bam_assets.reading.synthetic_bam import write_synthetic_bam
+from bam_assets_tests.helpers import (
     REAL_DATA,
     bgzf_blocks,
     materialize_partition,
@@ -141,7 +140,7 @@ class BadInput:
     build: Callable[[Path, Path], None]
     name: str
     cause: str  # a regular expression for the plain-words cause
-    overrides: dict = field(default_factory=dict)
+    reading: dict = field(default_factory=dict)  # overrides of the reading settings
 
 
 CASES = {
@@ -162,7 +161,7 @@ CASES = {
         cram_without_its_reference,
         "sample.cram",
         r"CRAM reference not found for chrT.*never downloaded",
-        {"reference": None, "format_options": []},
+        reading={"reference": None, "format_options": []},
     ),
     "malformed-sam-line": BadInput(
         malformed_sam_line, "sample.sam", r"malformed SAM line 5: it has 4 tab-separated fields"
@@ -180,7 +179,7 @@ CASES = {
 
 
 def write_good(path: Path, work: Path) -> dict:
-    """A good file under the same name; returns the settings it needs."""
+    """A good file under the same name; returns the reading settings it needs."""
     if path.suffix == ".sam":
         path.write_text(GOOD_SAM)
     elif path.suffix == ".cram":
@@ -230,16 +229,14 @@ def test_bad_input_fails_fast_naming_file_and_cause_and_changes_nothing(
     other_before = fingerprint(database, "other.bam")
     target = root / case.name
     if had_rows:
-        good_settings = dataclasses.replace(
-            settings_for(root, database), **write_good(target, work)
-        )
+        good_settings = settings_for(root, database, reading=write_good(target, work))
         materialize_partition(good_settings, case.name, instance)
         clear(target)
     previous = fingerprint(database, case.name)
     case.build(target, work)
 
     started = time.monotonic()
-    settings = dataclasses.replace(settings_for(root, database), **case.overrides)
+    settings = settings_for(root, database, reading=case.reading)
     result = materialize_partition(settings, case.name, instance, raise_on_error=False)
     elapsed = time.monotonic() - started
 
@@ -252,7 +249,7 @@ def test_bad_input_fails_fast_naming_file_and_cause_and_changes_nothing(
     # what the UI shows: the partition's latest planned materialization belongs to a failed run
     # whose step failure carries the message, and no materialization was recorded
     assert instance.get_run_by_id(result.run_id).status == dg.DagsterRunStatus.FAILURE
-    planned = instance.get_latest_planned_materialization_info(settings.asset_key, case.name)
+    planned = instance.get_latest_planned_materialization_info(settings.reads_key, case.name)
     assert planned.run_id == result.run_id
     assert not instance.all_logs(result.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
 
@@ -275,7 +272,7 @@ def test_cli_exits_non_zero_naming_the_file(case: BadInput, tmp_path: Path, monk
     database = tmp_path / "cli.duckdb"
     arguments = ["ingest", str(target), "--db", str(database)]
     started = time.monotonic()
-    exit_code = cli.main(arguments)
+    exit_code = main(arguments)
     assert time.monotonic() - started < 30
     error = capsys.readouterr().err
     assert exit_code != 0, error

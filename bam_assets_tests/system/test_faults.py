@@ -17,8 +17,11 @@ import duckdb
 import pysam
 import pytest
 
-from bam_assets import duckdb_store
-from bam_assets.synthetic_bam import write_synthetic_bam
+from bam_assets.orchestration.resources import StoreResource
+from bam_assets.orchestration.settings import StoreSettings
+from bam_assets.reading.synthetic_bam import write_synthetic_bam
+from bam_assets.storage.connection import _is_lock_conflict
+from bam_assets.storage.store import StoreBusyError
 
 BIG_READS = 250_000
 
@@ -190,17 +193,19 @@ def test_lock_conflict_is_recognised_and_bounded(tmp_path):
         assert holder.stdout.readline().strip() == "locked"
         with pytest.raises(duckdb.IOException) as raw:
             duckdb.connect(str(database), read_only=True)
-        assert duckdb_store._is_lock_conflict(raw.value)
-        config = duckdb_store.StoreConfig(database=str(database), lock_timeout_seconds=0.5)
+        assert _is_lock_conflict(raw.value)
+        store = StoreResource(
+            settings=StoreSettings(database=str(database), lock_timeout_seconds=0.5)
+        )
         started = time.monotonic()
-        with pytest.raises(duckdb_store.DatabaseBusyError, match="stayed locked by another"):
-            with duckdb_store.connect(config, read_only=True):
+        with pytest.raises(StoreBusyError, match="stayed locked by another"):
+            with store.session(read_only=True):
                 pass
         assert 0.5 <= time.monotonic() - started < 5
     finally:
         holder.kill()
         holder.wait()
-    assert not duckdb_store._is_lock_conflict(
+    assert not _is_lock_conflict(
         duckdb.IOException('IO Error: Could not read block 12 of "x.duckdb"')
     )
 

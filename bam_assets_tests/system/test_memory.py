@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from bam_assets.synthetic_bam import write_synthetic_bam
+from bam_assets.reading.synthetic_bam import write_synthetic_bam
 
 _MEASURE = """
 import resource, sys
-from bam_assets.cli import main
+from bam_assets.cli.main import main
 status = main(["ingest", sys.argv[1], "--db", sys.argv[2]])
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
 sys.exit(status)

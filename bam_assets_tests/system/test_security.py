@@ -7,8 +7,8 @@ import dagster as dg
 import duckdb
 import pytest
 
-from bam_assets.partition_keys import partition_key_for
-from bam_assets_tests.conftest import REAL_DATA, materialize_partition, samtools_view, settings_for
+from bam_assets.reading.partition_keys import partition_key_for
+from bam_assets_tests.helpers import REAL_DATA, materialize_partition, samtools_view, settings_for
 
 HOSTILE_NAME = "x';DROP TABLE reads;--.bam"
 

@@ -19,9 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from bam_assets import duckdb_store
-from bam_assets.project_paths import PROJECT_DIR, PROJECT_INSTANCE_CONFIG
-from bam_assets_tests.conftest import REAL_DATA, samtools_view
+from bam_assets.orchestration.project_paths import PROJECT_DIR, PROJECT_INSTANCE_CONFIG
+from bam_assets_tests.helpers import REAL_DATA, read_session, samtools_view
 
 SMALL_REAL_FILES = [
     "umitools_paired.bam",
@@ -242,15 +241,14 @@ def test_sensor_backfill_and_pages(dagster_dev, browser, tmp_path: Path):
         for png in pages.glob("*.png"):
             shutil.copy(png, kept / png.name)
 
-    config = duckdb_store.StoreConfig(database=str(database))
-    with duckdb_store.connect(config, read_only=True) as connection:
+    with read_session(database) as session:
         counts = dict(
-            connection.execute(
+            session.connection.execute(
                 "SELECT key, count(*) FROM reads GROUP BY key HAVING count(*) = "
                 "count(DISTINCT rec_no)"
             ).fetchall()
         )
-        stored_files = connection.execute("SELECT count(*) FROM files").fetchall()[0][0]
+        stored_files = session.connection.execute("SELECT count(*) FROM files").fetchall()[0][0]
     expected = {}
     for name, source in names:
         text = samtools_view(REAL_DATA / source)
