@@ -1,7 +1,7 @@
 """Ingest throughput and peak memory: ``bam-assets ingest`` beside oxbow and ``samtools view -c``.
 
-For each size, a synthetic BAM of 150-bp paired reads (``bam_assets.synthetic_bam``, fixed seed)
-is generated once and cached under ``benchmarks/out/``. Each workload then runs as its own
+For each size, a synthetic BAM of 150-bp paired reads (``bam_assets.reading.synthetic_bam``, fixed
+seed) is generated once and cached under ``benchmarks/out/``. Each workload then runs as its own
 subprocess pinned to the given CPUs (``sched_setaffinity``), alternating between workloads, and
 the harness records the wall time (whole process: interpreter, imports, Dagster start-up) and the
 peak RSS (``ru_maxrss`` of the child from ``os.wait4``):
@@ -66,7 +66,7 @@ def synthetic_bam(reads: int, seed: int, read_length: int) -> Path:
     """The cached BAM for ``reads``/``seed``/``read_length``, generated on first use."""
     path = OUT / f"synthetic_{reads}_seed{seed}_{read_length}bp.bam"
     if not path.exists():
-        from bam_assets.synthetic_bam import write_synthetic_bam
+        from bam_assets.reading.synthetic_bam import write_synthetic_bam
 
         OUT.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(path.stem + ".partial.bam")

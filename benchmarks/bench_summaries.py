@@ -18,8 +18,13 @@ from pathlib import Path
 
 from bench_ingest import _bam_assets, synthetic_bam
 
-from bam_assets import duckdb_store, read_stats_sql
-from bam_assets.ingest_settings import IngestSettings
+from bam_assets.orchestration.resources import StoreResource
+from bam_assets.orchestration.settings import IngestSettings, StoreSettings
+from bam_assets.stats.distributions import distribution_queries
+from bam_assets.stats.flagstat import flagstat
+from bam_assets.stats.idxstats import idxstats
+from bam_assets.stats.overview import OVERVIEW_TABLE, overview_rows, overview_sql
+from bam_assets.stats.summary_numbers import summary_numbers
 
 
 def main() -> None:
@@ -43,30 +48,36 @@ def main() -> None:
         )
         ingest_seconds = time.monotonic() - started
         # The summary assets' settings: every available CPU, the default memory_limit.
-        settings = IngestSettings(roots=[folder], database=str(database))
-        config = duckdb_store.StoreConfig(
-            database=str(database), memory_limit=settings.memory_limit
+        settings = IngestSettings(roots=[folder])
+        store = StoreResource(
+            settings=StoreSettings(database=str(database), memory_limit=settings.store.memory_limit)
         )
         timings: list[tuple[str, float]] = []
-        with duckdb_store.connect(config) as connection:
-            records = duckdb_store.list_files(connection, config)[0].read_count
+        with store.session(all_cpus=True) as session:
+            connection, tables = session.connection, session.tables
+            records = session.list_files()[0].read_count
 
             def timed(name, work):
                 begun = time.monotonic()
                 work()
                 timings.append((name, time.monotonic() - begun))
 
+            def distributions() -> None:
+                for query in distribution_queries(tables, session.header_text(key)):
+                    session.replace_partition_rows(
+                        query.table, key, query.select_sql, query.parameters
+                    )
+
+            def overview() -> None:
+                session.replace_table(OVERVIEW_TABLE, overview_sql(tables))
+                overview_rows(connection, tables)
+
             key = bam.name
-            timed("flagstat", lambda: read_stats_sql.flagstat(connection, config, key))
-            timed("idxstats", lambda: read_stats_sql.idxstats(connection, config, key))
-            timed(
-                "stats SN numbers", lambda: read_stats_sql.summary_numbers(connection, config, key)
-            )
-            timed(
-                "distributions",
-                lambda: read_stats_sql.write_distributions(connection, config, key),
-            )
-            timed("overview", lambda: read_stats_sql.write_overview(connection, config))
+            timed("flagstat", lambda: flagstat(connection, tables, key))
+            timed("idxstats", lambda: idxstats(connection, tables, key, *session.file_row(key)))
+            timed("stats SN numbers", lambda: summary_numbers(connection, tables, key))
+            timed("distributions", distributions)
+            timed("overview", overview)
     total = sum(seconds for _, seconds in timings)
     out = sys.stdout
     out.write(f"# {records:,} records, {platform.processor() or platform.machine()}, ")

@@ -2,8 +2,8 @@
 
 import pysam
 
-from bam_assets.project_paths import EXAMPLE_DATA_DIR
-from bam_assets.synthetic_bam import write_synthetic_bam, write_synthetic_sam
+from bam_assets.orchestration.project_paths import EXAMPLE_DATA_DIR
+from bam_assets.reading.synthetic_bam import write_synthetic_bam, write_synthetic_sam
 
 
 def main() -> None:
