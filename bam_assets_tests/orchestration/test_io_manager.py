@@ -204,3 +204,20 @@ def test_cycle_sums_follow_their_partition(tmp_path, database, instance):
     with write_session(database) as session:
         session.delete_partition("umitools_paired.bam", side_tables=[CYCLE_QUALITY_TABLE])
     assert query(database, cycles) == first[:1]
+
+
+def test_the_column_schema_lists_every_column_of_the_reads_table(database, instance):
+    """The UI's column schema is the reads table as stored: every column, its SQL type and the
+    description that is also the column's comment in DuckDB."""
+    result = materialize_partition(
+        settings_for(REAL_DATA, database), "umitools_paired.bam", instance
+    )
+    metadata = result.asset_materializations_for_node("reads")[0].metadata
+    schema = metadata["dagster/column_schema"].value
+    stored = query(
+        database,
+        "SELECT column_name, data_type, comment FROM duckdb_columns() "
+        "WHERE table_name = 'reads' ORDER BY column_index",
+    )
+    assert [(c.name, c.type, c.description) for c in schema.columns] == stored
+    assert all(description for _, _, description in stored)
