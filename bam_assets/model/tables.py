@@ -11,7 +11,8 @@ _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 @dataclass(frozen=True)
 class TableSpec:
-    """A table that rides along with the reads: its unprefixed name and its columns after
+    """A table derived from the reads, keyed by partition: its unprefixed name (``reads_…`` for
+    side tables written with the reads, ``read_stats_…`` for summaries) and its columns after
     ``key`` (SQL column definitions). The layer that computes a table declares it."""
 
     name: str
@@ -35,6 +36,14 @@ class TableNames:
     @property
     def files(self) -> str:
         return f"{self.prefix}files"
+
+    def keyed(self, table: str) -> bool:
+        """Whether ``table`` is one of this instance's tables keyed by partition: the reads and
+        files tables and every table named ``<prefix>reads_…`` or ``<prefix>read_stats_…``
+        (the side tables and the summaries)."""
+        return table in (self.reads, self.files) or table.startswith(
+            (f"{self.prefix}reads_", f"{self.prefix}read_stats_")
+        )
 
     def of(self, spec: TableSpec) -> str:
         """The instance's name of ``spec``'s table."""

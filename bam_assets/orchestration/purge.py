@@ -5,7 +5,6 @@ from pydantic import Field
 
 from bam_assets.orchestration.resources import StoreResource
 from bam_assets.orchestration.settings import WRITER_POOL, IngestSettings
-from bam_assets.stats.cycle_quality import CYCLE_QUALITY_TABLE
 
 
 class PurgeConfig(dg.Config):
@@ -25,7 +24,7 @@ def build_purge_job(settings: IngestSettings) -> dg.JobDefinition:
         store: StoreResource = getattr(context.resources, store_key)
         with store.session() as session:
             for key in config.keys:
-                session.delete_partition(key, side_tables=[CYCLE_QUALITY_TABLE])
+                session.delete_partition(key)
                 context.log.info(f"Removed the rows of {key}: its file is gone")
 
     @dg.job(name=f"{settings.prefix}purge_removed_files")

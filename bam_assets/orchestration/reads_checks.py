@@ -11,7 +11,6 @@ from bam_assets.stats.overview import partition_integrity
 def build_reads_checks(settings: IngestSettings) -> list[dg.AssetChecksDefinition]:
     store_key = settings.store_key
     sources_key = settings.sources_key
-    tables = settings.tables
 
     @dg.asset_check(
         asset=settings.reads_key,
@@ -26,7 +25,7 @@ def build_reads_checks(settings: IngestSettings) -> list[dg.AssetChecksDefinitio
         expected = sources.count_records(key)
         store: StoreResource = getattr(context.resources, store_key)
         with store.session(all_cpus=True) as session:
-            integrity = partition_integrity(session.connection, tables, key)
+            integrity = partition_integrity(session.connection, session.tables, key)
         return dg.AssetCheckResult(
             passed=integrity.rows == expected,
             metadata={"rows": integrity.rows, "records_in_file": expected},
@@ -45,8 +44,8 @@ def build_reads_checks(settings: IngestSettings) -> list[dg.AssetChecksDefinitio
         key = context.partition_key
         store: StoreResource = getattr(context.resources, store_key)
         with store.session(all_cpus=True) as session:
-            integrity = partition_integrity(session.connection, tables, key)
-            problems = flagstat(session.connection, tables, key).inconsistencies()
+            integrity = partition_integrity(session.connection, session.tables, key)
+            problems = flagstat(session.connection, session.tables, key).inconsistencies()
         return dg.AssetCheckResult(
             passed=integrity.consistent and not problems,
             metadata={

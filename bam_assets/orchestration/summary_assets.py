@@ -35,7 +35,6 @@ GROUP = "read_stats"
 def build_summary_assets(settings: IngestSettings) -> list[dg.AssetsDefinition]:
     """``flagstat``, ``idxstats``, ``read_stats`` and ``read_distributions`` per partition."""
     store_key = settings.store_key
-    tables = settings.tables
     common = {
         "partitions_def": settings.partitions_def(),
         "deps": [settings.reads_key],
@@ -62,7 +61,7 @@ def build_summary_assets(settings: IngestSettings) -> list[dg.AssetsDefinition]:
         """samtools flagstat of one file, QC-passed and QC-failed, computed in DuckDB."""
 
         def work(session: StoreSession, key: str) -> dict[str, object]:
-            stats = flagstat(session.connection, tables, key)
+            stats = flagstat(session.connection, session.tables, key)
             rows = session.replace_partition_rows(FLAGSTAT_TABLE, key, *flagstat_rows(stats))
             return {
                 "dagster/row_count": rows,
@@ -79,7 +78,7 @@ def build_summary_assets(settings: IngestSettings) -> list[dg.AssetsDefinition]:
 
         def work(session: StoreSession, key: str) -> dict[str, object]:
             file_format, header = session.file_row(key)
-            rows = idxstats(session.connection, tables, key, file_format, header, lengths)
+            rows = idxstats(session.connection, session.tables, key, file_format, header, lengths)
             stored = session.replace_partition_rows(IDXSTATS_TABLE, key, *idxstats_rows(rows))
             busy = [r for r in rows if r.mapped or r.unmapped]
             busy.sort(key=lambda r: r.mapped + r.unmapped, reverse=True)
@@ -102,7 +101,7 @@ def build_summary_assets(settings: IngestSettings) -> list[dg.AssetsDefinition]:
         """samtools stats summary numbers (SN) of one file that need no reference."""
 
         def work(session: StoreSession, key: str) -> dict[str, object]:
-            numbers = summary_numbers(session.connection, tables, key)
+            numbers = summary_numbers(session.connection, session.tables, key)
             stored = session.replace_partition_rows(SUMMARY_TABLE, key, *summary_rows(numbers))
             return {
                 "dagster/row_count": stored,
@@ -123,7 +122,7 @@ def build_summary_assets(settings: IngestSettings) -> list[dg.AssetsDefinition]:
 
         def work(session: StoreSession, key: str) -> dict[str, object]:
             queries = distribution_queries(
-                tables, session.header_text(key), coverage_window=settings.coverage_window
+                session.tables, session.header_text(key), coverage_window=settings.coverage_window
             )
             counts = {
                 query.name: session.replace_partition_rows(
@@ -133,7 +132,7 @@ def build_summary_assets(settings: IngestSettings) -> list[dg.AssetsDefinition]:
             }
 
             def rows(name: str) -> list[tuple]:
-                return distribution(session.connection, tables, key, name)
+                return distribution(session.connection, session.tables, key, name)
 
             def series(name: str, x: int, y: int) -> list[tuple[object, float]]:
                 return [(row[x], float(row[y])) for row in rows(name)]

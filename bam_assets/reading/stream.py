@@ -22,11 +22,6 @@ def open_reads_stream(
     while the stream is consumed. ``read_ahead`` decodes the next batch in a thread while the
     consumer handles the current one (worth it with a second CPU).
     """
-    # Every Arrow buffer of a chunk (the bulk decoder's kernels, the SAM split, the batch itself)
-    # comes from jemalloc. Measured over 2.9M reads on one CPU, the default (mimalloc) pool kept
-    # freed chunks mapped (+40 MB of peak RSS) and glibc's heap fragmented between chunks (+55 MB,
-    # and 1 s slower); jemalloc's size classes reuse the same memory chunk after chunk.
-    pa.set_memory_pool(pa.jemalloc_memory_pool())
     header = read_header(path, options)
     stat = stat_file(path)
     source = SourceFile(

@@ -52,8 +52,8 @@ class DuckDBSession(StoreSession):
         except duckdb.IOException as error:
             raise StoreWriteError(self.location, error) from error
 
-    def delete_partition(self, key: str, side_tables: Sequence[TableSpec] = ()) -> None:
-        partitions.delete_partition(self.connection, self.tables, key, side_tables)
+    def delete_partition(self, key: str) -> None:
+        partitions.delete_partition(self.connection, self.tables, key)
 
     def replace_partition_rows(
         self, spec: TableSpec, key: str, select_sql: str, parameters: dict[str, Any]

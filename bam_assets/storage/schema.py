@@ -85,14 +85,19 @@ def ensure_schema(connection: duckdb.DuckDBPyConnection, tables: TableNames, loc
         connection.execute(macro)
 
 
+def table_names(connection: duckdb.DuckDBPyConnection) -> list[str]:
+    """The tables of the current database and schema."""
+    return [
+        row[0]
+        for row in connection.execute(
+            "SELECT table_name FROM duckdb_tables() "
+            "WHERE database_name = current_database() AND schema_name = current_schema()"
+        ).fetchall()
+    ]
+
+
 def table_exists(connection: duckdb.DuckDBPyConnection, table: str) -> bool:
-    return bool(
-        connection.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? "
-            "AND database_name = current_database() AND schema_name = current_schema()",
-            [table],
-        ).fetchone()[0]
-    )
+    return table in table_names(connection)
 
 
 def _check_reads_columns(

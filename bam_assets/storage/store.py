@@ -111,8 +111,9 @@ class StoreSession(ABC):
         error leaves the old one. ``on_batch(read_count, seconds)`` follows progress."""
 
     @abstractmethod
-    def delete_partition(self, key: str, side_tables: Sequence[TableSpec] = ()) -> None:
-        """Removes a partition's reads, side-table rows and files row atomically."""
+    def delete_partition(self, key: str) -> None:
+        """Removes a partition's rows from every table of the instance keyed by partition (reads,
+        files, side tables, summaries), atomically."""
 
     @abstractmethod
     def replace_partition_rows(

@@ -11,7 +11,6 @@ import pytest
 from bam_assets.orchestration.definitions import ingest_resources
 from bam_assets.orchestration.reads_asset import build_reads_asset
 from bam_assets.reading.synthetic_bam import write_synthetic_bam
-from bam_assets.stats.cycle_quality import CYCLE_QUALITY_TABLE
 from bam_assets_tests.helpers import (
     REAL_DATA,
     REAL_FILES,
@@ -202,7 +201,7 @@ def test_cycle_sums_follow_their_partition(tmp_path, database, instance):
     materialize_partition(settings, "umitools_paired.bam", instance)
     assert query(database, cycles) == first
     with write_session(database) as session:
-        session.delete_partition("umitools_paired.bam", side_tables=[CYCLE_QUALITY_TABLE])
+        session.delete_partition("umitools_paired.bam")
     assert query(database, cycles) == first[:1]
 
 
