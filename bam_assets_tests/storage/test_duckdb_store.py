@@ -1,10 +1,18 @@
-"""The tag macros stored in the database reach one tag, or all of them, from any DuckDB client."""
+"""The embedded store: tag macros reach one tag, or all of them, from any DuckDB client; a
+partition is deleted from every table of its instance."""
 
 import duckdb
 import pysam
 import pytest
 
-from bam_assets_tests.helpers import REAL_DATA, materialize_partition, read_session, settings_for
+from bam_assets.orchestration.resources import StoreResource
+from bam_assets_tests.helpers import (
+    REAL_DATA,
+    materialize_partition,
+    read_session,
+    settings_for,
+    write_distributions,
+)
 
 BTAG = "pysam_example_btag.sam"
 
@@ -69,3 +77,46 @@ def test_float_tags_and_empty_tag_lists(tmp_path, instance):
         lines = [line for array in session.iter_sam_lines("tags.sam") for line in array.to_pylist()]
     assert rows == [(2.5, "", -3, 3), (None, None, None, 0)]
     assert lines == sam.read_text().splitlines()[1:]
+
+
+def test_deleting_a_partition_empties_every_keyed_table_of_its_instance_only(tmp_path, instance):
+    """Reads, files, side tables and summaries lose the key; another key and another instance's
+    tables sharing the database keep every row."""
+    database = tmp_path / "shared.duckdb"
+    default = settings_for(REAL_DATA, database)
+    named = settings_for(REAL_DATA, database, name="nanopore")
+    keys = ["umitools_paired.bam", "mosdepth_nanopore.bam"]
+    for settings in (default, named):
+        for key in keys:
+            materialize_partition(settings, key, instance)
+    store = StoreResource(settings=default.store)
+    with store.session() as session:
+        for key in keys:
+            write_distributions(session, key, coverage_window=1_000)
+
+    def rows_per_table() -> dict[str, int]:
+        with read_session(database) as session:
+            tables = session.connection.execute(
+                "SELECT table_name FROM duckdb_tables() ORDER BY table_name"
+            ).fetchall()
+            return {
+                table: session.connection.execute(
+                    f"SELECT count(*) FROM {table} WHERE key = ?", [keys[0]]
+                ).fetchone()[0]
+                for (table,) in tables
+            }
+
+    before = rows_per_table()
+    with store.session() as session:
+        session.delete_partition(keys[0])
+    after = rows_per_table()
+
+    own = {t for t in before if not t.startswith("nanopore_")}
+    assert {"reads", "files", "reads_cycle_quality", "read_stats_mapq"} <= own
+    assert all(before[t] > 0 for t in ("reads", "files", "reads_cycle_quality", "read_stats_mapq"))
+    assert {t: after[t] for t in own} == {t: 0 for t in own}
+    assert {t: after[t] for t in before if t not in own} == {
+        t: before[t] for t in before if t not in own
+    }
+    with read_session(database) as session:
+        assert [f.key for f in session.list_files()] == [keys[1]]
