@@ -17,6 +17,7 @@ from bam_assets.orchestration.project_paths import (
     EXAMPLE_DATA_DIR,
     LAKE_CATALOG_ENV_VAR,
     LAKE_DATA_PATH_ENV_VAR,
+    PROJECT_DIR,
     default_database,
 )
 from bam_assets.reading.files import DEFAULT_PATTERNS
@@ -115,6 +116,13 @@ class StoreSettings(dg.Config, dg.Resolvable):
     @property
     def writer_pool(self) -> str:
         return WRITER_POOLS[self.backend]
+
+
+def store_settings(backend: str, database: str, **overrides: object) -> StoreSettings:
+    """The store of the command line: ``backend``, the DuckDB file ``database`` or the lake of
+    the environment, and ``overrides`` of other fields."""
+    store = StoreSettings.model_validate({"backend": backend, "database": database, **overrides})
+    return IngestSettings(store=store).resolved(PROJECT_DIR).store
 
 
 class IngestSettings(dg.Model):

@@ -20,7 +20,7 @@ import pyarrow as pa
 from bam_assets.model.source_stream import SourceFile
 from bam_assets.model.tables import TableNames, TableSpec
 from bam_assets.storage import lake_maintenance
-from bam_assets.storage.lake_catalog import LakeLocation, connect, preflight
+from bam_assets.storage.lake_catalog import LakeLocation, connect
 from bam_assets.storage.lake_partitions import (
     RetriedTransactions,
     add_data_file,
@@ -224,10 +224,9 @@ class DuckLakeStore(Store):
 
     @contextmanager
     def session(self, read_only: bool = False) -> Iterator[DuckLakeSession]:
-        """Checks the configuration (``lake_catalog.preflight``), then attaches the lake; a
-        writable session creates the tables, a read-only one begins the transaction that pins its
+        """Checks the configuration (``lake_catalog.preflight``) and attaches the lake; a writable
+        session creates the tables, a read-only one begins the transaction that pins its
         snapshot."""
-        preflight(self.lake, write=not read_only)
         with connect(self.lake, read_only, self._threads, self._memory_limit) as connection:
             session = DuckLakeSession(
                 connection,

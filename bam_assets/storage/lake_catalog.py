@@ -93,7 +93,7 @@ def connect(
     lake: LakeLocation, read_only: bool, threads: int | None, memory_limit: str | None
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """An in-memory DuckDB with the lake attached as ``lake`` and in use, so that table names need
-    no prefix; read-only sessions refuse every write."""
+    no prefix, once ``preflight`` found nothing wrong; read-only sessions refuse every write."""
     config = {
         **OFFLINE,
         **duckdb_config(threads, memory_limit),
@@ -104,6 +104,7 @@ def connect(
     try:
         connection.execute("SET enable_progress_bar = false")
         load_extensions(connection)
+        preflight(connection, lake, write=not read_only)
         options = "READ_ONLY" if read_only else f"DATA_PATH {_literal(lake.stored_data_path)}"
         attach = f"ATTACH {_literal('ducklake:postgres:' + lake.dsn)} AS {ALIAS} ({options})"
         deadline = time.monotonic() + 60
@@ -121,18 +122,18 @@ def connect(
         connection.close()
 
 
-def preflight(lake: LakeLocation, write: bool) -> None:
+def preflight(connection: duckdb.DuckDBPyConnection, lake: LakeLocation, write: bool) -> None:
     """Checks, in this order, what using the lake needs and raises StoreConfigError naming the
     first cause (StoreMissingError for reading a lake that was never written):
 
-    the extension binaries; the catalog database (reachable, the password accepted, the database
+    the catalog database (reachable, the password accepted, the database
     there: a plain Postgres ATTACH, so that a wrong DSN never creates a lake); the DuckLake format
     (this extension's, not an older or newer lake's); the data path (the one the catalog names,
     an existing folder holding this lake's marker file); for a writer, that it may write there.
     A writer registering a new lake records its id in the catalog database and the marker file.
     """
     lake.check()
-    with _catalog_database(lake, read_only=not write) as catalog:
+    with _catalog_database(connection, lake, read_only=not write) as catalog:
         tables = {
             row[0]
             for row in catalog.execute(
@@ -173,23 +174,23 @@ def preflight(lake: LakeLocation, write: bool) -> None:
 
 
 @contextmanager
-def _catalog_database(lake: LakeLocation, read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]:
-    """The catalog's Postgres database attached as ``catalog`` (not as a lake)."""
-    connection = duckdb.connect(":memory:", config=OFFLINE)
+def _catalog_database(
+    connection: duckdb.DuckDBPyConnection, lake: LakeLocation, read_only: bool
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """The catalog's Postgres database attached as ``catalog`` (not as a lake), then detached."""
     try:
-        load_extensions(connection)
-        try:
-            connection.execute(
-                f"ATTACH {_literal(lake.dsn)} AS catalog "
-                f"(TYPE postgres{', READ_ONLY' if read_only else ''})"
-            )
-        except duckdb.Error as error:
-            raise StoreConfigError(
-                f"Cannot connect to the DuckLake catalog database {lake.catalog}: {_words(error)}"
-            ) from error
+        connection.execute(
+            f"ATTACH {_literal(lake.dsn)} AS catalog "
+            f"(TYPE postgres{', READ_ONLY' if read_only else ''})"
+        )
+    except duckdb.Error as error:
+        raise StoreConfigError(
+            f"Cannot connect to the DuckLake catalog database {lake.catalog}: {_words(error)}"
+        ) from error
+    try:
         yield connection
     finally:
-        connection.close()
+        connection.execute("DETACH catalog")
 
 
 def _check_format_and_path(catalog: duckdb.DuckDBPyConnection, lake: LakeLocation) -> None:

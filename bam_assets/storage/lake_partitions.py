@@ -148,7 +148,7 @@ def stage_reads(
     try:
         connection.register("batch", stream.reader.__arrow_c_stream__())
         rows = connection.execute(reads_select_sql("batch", lake=True), {"key": key})
-        batches = rows.fetch_record_batch(ROW_GROUP_ROWS)
+        batches = rows.to_arrow_reader(ROW_GROUP_ROWS)
         with pq.ParquetWriter(
             partial,
             batches.schema,
