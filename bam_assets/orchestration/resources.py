@@ -102,9 +102,7 @@ class StoreResource(dg.ConfigurableResource):
     @property
     def location(self) -> str:
         """Where the store is, in words (for metadata and messages)."""
-        if self.settings.backend == "ducklake":
-            return str(LakeLocation(self.settings.lake.catalog, self.settings.lake.data_path))
-        return self.settings.database
+        return self.store().location
 
     @contextmanager
     def session(self, read_only: bool = False, all_cpus: bool = False) -> Iterator[StoreSession]:

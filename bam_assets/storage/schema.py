@@ -27,9 +27,8 @@ def flag_sql(name: str) -> str:
 def _reads_column_sql(column: Column, lake: bool) -> str:
     if column.name in FLAG_BITS and not lake:
         return f"{column.name} BOOLEAN GENERATED ALWAYS AS {flag_sql(column.name)} VIRTUAL"
-    compression = " USING COMPRESSION uncompressed" if column.name in _UNCOMPRESSED else ""
-    if lake:
-        compression = ""
+    uncompressed = column.name in _UNCOMPRESSED and not lake
+    compression = " USING COMPRESSION uncompressed" if uncompressed else ""
     return f"{column.name} {column.sql_type}{compression}{'' if column.nullable else ' NOT NULL'}"
 
 
