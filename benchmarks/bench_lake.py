@@ -9,10 +9,12 @@ over the wall time from the first start to the last exit. The Postgres server is
 cluster (Debian's ``postgresql``), as in the tests. The baseline of the target is one file on one
 CPU into the lake.
 
-The commit probe: K processes (1, 4, 16) each replace their own partition of 100 reads again and
-again for 20 s through the store; each replacement is a catalog transaction (a DELETE, a
-registered file, the side and files rows). Replacements per second over all of them is what one
-catalog sustains, and the latency at K writers is what each waits.
+The commit probe: K processes (1, 4, 16) each write partitions of 100 reads through the store for
+20 s, new ones (a lab's new files: no conflicts) or their own again (re-ingests: each one's
+DELETE conflicts with the others' inserts, and retries). Each write is one catalog transaction (a
+DELETE, a registered file, the side and files rows) and staging 100 reads costs next to nothing,
+so writes per second over all of them is what one catalog sustains, and the latency at K writers
+is what each waits.
 
     python benchmarks/bench_lake.py                  # 4 BAMs of 0.5M reads (generated once)
     python benchmarks/bench_lake.py --reads 1000000
@@ -85,9 +87,10 @@ def folder_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
-def commit_worker(key: str, seconds: float) -> None:
-    """One process of the commit probe: replaces partition ``key`` (100 reads) until ``seconds``
-    are over; prints each replacement's duration."""
+def commit_worker(key: str, seconds: float, new_keys: bool) -> None:
+    """One process of the commit probe: writes partition ``key`` (100 reads) again and again
+    until ``seconds`` are over, or with ``new_keys`` a new partition each time (``key-N``, as a
+    lab's new files arrive); prints each write's duration."""
     from bam_assets.model.source_stream import source_of
     from bam_assets.orchestration.resources import StoreResource
     from bam_assets.orchestration.settings import store_settings
@@ -101,16 +104,18 @@ def commit_worker(key: str, seconds: float) -> None:
     with store.session() as session:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            stream = open_reads_stream(bam, key, ReaderOptions(), read_ahead=False)
+            partition = f"{key}-{len(durations)}" if new_keys else key
+            stream = open_reads_stream(bam, partition, ReaderOptions(), read_ahead=False)
             started = time.monotonic()
             session.replace_partition(source_of(stream), stream, side_tables=[CycleQuality()])
             durations.append(time.monotonic() - started)
     sys.stdout.write(json.dumps(durations))
 
 
-def commit_probe(env: dict[str, str], writers: int, seconds: float) -> dict:
+def commit_probe(env: dict[str, str], writers: int, seconds: float, new_keys: bool) -> dict:
+    mode = "new" if new_keys else "same"
     commands = [
-        [sys.executable, __file__, "commit-worker", f"probe{i}.bam", str(seconds)]
+        [sys.executable, __file__, "commit-worker", f"{mode}{i}.bam", str(seconds), mode]
         for i in range(writers)
     ]
     processes = [
@@ -125,6 +130,7 @@ def commit_probe(env: dict[str, str], writers: int, seconds: float) -> dict:
         durations += json.loads(stdout)
     durations.sort()
     return {
+        "partitions": "new" if new_keys else "re-ingested",
         "writers": writers,
         "commits": len(durations),
         "commits_per_second": len(durations) / seconds,
@@ -135,7 +141,7 @@ def commit_probe(env: dict[str, str], writers: int, seconds: float) -> dict:
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "commit-worker":
-        commit_worker(sys.argv[2], float(sys.argv[3]))
+        commit_worker(sys.argv[2], float(sys.argv[3]), sys.argv[4] == "new")
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reads", type=int, default=500_000, help="reads per file")
@@ -217,10 +223,11 @@ def main() -> None:
             "BAM_ASSETS_LAKE_DATA_PATH": str(probe_data),
         }
         results["commits"] = []
-        for writers in (1, 4, 16):
-            probe = commit_probe(probe_env, writers, arguments.probe_seconds)
-            results["commits"].append(probe)
-            sys.stderr.write(f"commit probe: {json.dumps(probe)}\n")
+        for new_keys in (True, False):
+            for writers in (1, 4, 16):
+                probe = commit_probe(probe_env, writers, arguments.probe_seconds, new_keys)
+                results["commits"].append(probe)
+                sys.stderr.write(f"commit probe: {json.dumps(probe)}\n")
     arguments.json.write_text(json.dumps(results, indent=1))
     sys.stdout.write(report(results))
 
@@ -243,12 +250,13 @@ def report(results: dict) -> str:
         )
     lines += [
         "",
-        "| writers | replacements | per second | median s | p90 s |",
-        "|---:|---:|---:|---:|---:|",
+        "| partitions | writers | commits | per second | median s | p90 s |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for c in results["commits"]:
         lines.append(
-            f"| {c['writers']} | {c['commits']} | {c['commits_per_second']:.1f} | "
+            f"| {c['partitions']} | {c['writers']} | {c['commits']} | "
+            f"{c['commits_per_second']:.1f} | "
             f"{c['median_seconds']:.3f} | {c['p90_seconds']:.3f} |"
         )
     return "\n".join(lines) + "\n"

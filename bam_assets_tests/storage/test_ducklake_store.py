@@ -16,6 +16,7 @@ import pytest
 
 from bam_assets.orchestration.resources import StoreResource
 from bam_assets.orchestration.settings import StoreSettings
+from bam_assets.stats.overview import OVERVIEW_TABLE, overview_rows, overview_sql
 from bam_assets.storage.lake_extensions import OFFLINE, load_extensions
 from bam_assets.storage.store import StoreConfigError, StoreMissingError
 from bam_assets_tests.helpers import (
@@ -84,6 +85,12 @@ def test_a_partition_is_replaced_and_deleted_whole_in_every_table(lake, tmp_path
     store = StoreResource(settings=settings.store)
     with store.session() as session:
         write_distributions(session, PAIRED, coverage_window=1_000)
+        session.replace_table(OVERVIEW_TABLE, overview_sql(session.tables))
+        session.replace_table(OVERVIEW_TABLE, overview_sql(session.tables))
+        assert [row[:3] for row in overview_rows(session.connection, session.tables)] == [
+            (NANOPORE, "BAM", 186),
+            (PAIRED, "BAM", 8451),
+        ]
 
     def rows() -> dict[str, tuple[int, int]]:
         with read_session(settings) as session:
