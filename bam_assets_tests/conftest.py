@@ -1,15 +1,21 @@
-"""Shared fixtures: a test instance, a DuckDB path, a generated BAM, the real files ingested once.
+"""Shared fixtures: a test instance, a DuckDB path, a generated BAM, the real files ingested once
+into each backend, a throw-away Postgres server and fresh lakes on it.
 
 Constants and helpers live in ``bam_assets_tests.helpers``.
 """
 
+import os
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
+from bam_assets.orchestration.settings import IngestSettings
 from bam_assets.reading.synthetic_bam import write_synthetic_bam
 from bam_assets_tests.helpers import REAL_DATA, REAL_FILES, ingest_files, settings_for
+from bam_assets_tests.postgres import PostgresCluster, PostgresUnavailable
 
 
 @pytest.fixture
@@ -36,3 +42,59 @@ def real_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
     database = tmp_path_factory.mktemp("real") / "reads.duckdb"
     ingest_files(settings_for(REAL_DATA, database), REAL_FILES)
     return database
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster]:
+    """A throw-away Postgres server for the session, its password in ``PGPASSWORD`` (where libpq
+    and so DuckDB and the processes the tests start find it). Without Postgres's binaries the lake
+    tests skip; where CI sets ``BAM_ASSETS_REQUIRE_POSTGRES`` they fail."""
+    try:
+        cluster = PostgresCluster().__enter__()
+    except PostgresUnavailable as error:
+        if os.environ.get("BAM_ASSETS_REQUIRE_POSTGRES"):
+            raise AssertionError(f"{error} (BAM_ASSETS_REQUIRE_POSTGRES is set)") from error
+        pytest.skip(str(error))
+    saved = {name: os.environ.get(name) for name in cluster.env()}
+    os.environ.update(cluster.env())
+    try:
+        yield cluster
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        cluster.__exit__()
+
+
+def new_lake(postgres: PostgresCluster, folder: Path) -> dict:
+    """The store settings of a new, empty lake: its own catalog database and data folder."""
+    catalog = postgres.create_database(f"lake_{uuid.uuid4().hex[:12]}")
+    data = folder / "lake"
+    data.mkdir(parents=True)
+    return {"backend": "ducklake", "lake": {"catalog": catalog, "data_path": str(data)}}
+
+
+@pytest.fixture
+def lake(postgres: PostgresCluster, tmp_path: Path) -> dict:
+    """Store settings (``settings_for(..., store=lake)``) of a fresh lake."""
+    return new_lake(postgres, tmp_path)
+
+
+@pytest.fixture(scope="session")
+def real_lake(
+    postgres: PostgresCluster, tmp_path_factory: pytest.TempPathFactory
+) -> IngestSettings:
+    """Every real file, ingested once into one lake. Tests only read it."""
+    root = tmp_path_factory.mktemp("real_lake")
+    settings = settings_for(REAL_DATA, root / "unused.duckdb", store=new_lake(postgres, root))
+    return ingest_files(settings, REAL_FILES)
+
+
+@pytest.fixture(params=["duckdb", "ducklake"])
+def real_store(request: pytest.FixtureRequest) -> IngestSettings:
+    """The real files as stored by each backend: the same tests run on both."""
+    if request.param == "ducklake":
+        return request.getfixturevalue("real_lake")
+    return settings_for(REAL_DATA, request.getfixturevalue("real_database"))

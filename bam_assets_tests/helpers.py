@@ -89,6 +89,17 @@ def read_session(where: IngestSettings | Path | str) -> Iterator[StoreSession]:
         yield session
 
 
+def cli_store_arguments(settings: IngestSettings, monkeypatch) -> list[str]:
+    """The CLI options that select the store of ``settings``: ``--db FILE``, or ``--lake`` with
+    the lake's catalog and data path in the environment (set through ``monkeypatch``)."""
+    store = settings.store
+    if store.backend == "ducklake":
+        monkeypatch.setenv("BAM_ASSETS_LAKE_CATALOG", store.lake.catalog)
+        monkeypatch.setenv("BAM_ASSETS_LAKE_DATA_PATH", store.lake.data_path)
+        return ["--lake"]
+    return ["--db", store.database]
+
+
 @contextmanager
 def write_session(database: Path | str) -> Iterator[StoreSession]:
     """A writable session on a database file (unprefixed tables)."""

@@ -15,7 +15,7 @@ import dagster as dg
 from bam_assets.orchestration.definitions import ingest_resources
 from bam_assets.orchestration.project_paths import PROJECT_INSTANCE_CONFIG, default_dagster_home
 from bam_assets.orchestration.reads_asset import build_reads_asset
-from bam_assets.orchestration.settings import IngestSettings, ReadingSettings, StoreSettings
+from bam_assets.orchestration.settings import IngestSettings, ReadingSettings, store_settings
 from bam_assets.reading.files import DEFAULT_PATTERNS, find_alignment_files
 from bam_assets.reading.partition_keys import partition_key_for
 
@@ -103,7 +103,7 @@ def _ingest_one(
         reading=ReadingSettings(
             reference=arguments.reference, format_options=arguments.input_fmt_option
         ),
-        store=StoreSettings(database=arguments.db),
+        store=store_settings(arguments.backend, arguments.db),
     )
     if not instance.has_dynamic_partition(settings.partitions_name, target.key):
         instance.add_dynamic_partitions(settings.partitions_name, [target.key])

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 
 from bam_assets.cli.ingest import ingest
 from bam_assets.cli.store_commands import list_files, summary, view
-from bam_assets.orchestration.project_paths import default_database
-from bam_assets.storage.store import StoreBusyError
+from bam_assets.orchestration.project_paths import default_backend, default_database
+from bam_assets.storage.store import StoreBusyError, StoreConfigError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -20,6 +20,15 @@ def _parser() -> argparse.ArgumentParser:
         "--db",
         default=default_database(),
         help="DuckDB file (default: $BAM_ASSETS_DB, else data/bam_assets.duckdb in the project)",
+    )
+    database.add_argument(
+        "--lake",
+        dest="backend",
+        action="store_const",
+        const="ducklake",
+        default=default_backend(),
+        help="use the DuckLake of $BAM_ASSETS_LAKE_CATALOG and $BAM_ASSETS_LAKE_DATA_PATH "
+        "instead of --db (default when $BAM_ASSETS_STORE is ducklake)",
     )
     parser = argparse.ArgumentParser(prog="bam-assets", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -80,6 +89,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         sys.stderr.close()
         return 0
-    except StoreBusyError as error:
+    except (StoreBusyError, StoreConfigError) as error:
         sys.stderr.write(f"{error}\n")
         return 1

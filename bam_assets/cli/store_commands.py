@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bam_assets.orchestration.resources import StoreResource
-from bam_assets.orchestration.settings import StoreSettings
+from bam_assets.orchestration.settings import store_settings
 from bam_assets.stats.flagstat import flagstat
 from bam_assets.stats.idxstats import idxstats, reference_lengths
 from bam_assets.stats.samtools_text import flagstat_text, idxstats_text, sn_lines
@@ -18,9 +18,11 @@ from bam_assets.storage.store import PartitionNotFoundError, StoreMissingError, 
 
 @contextmanager
 def _read_session(arguments: argparse.Namespace) -> Iterator[StoreSession]:
-    """A read-only session on the store of ``--db``, with every CPU and DuckDB's own memory
-    limit (reads are short and parallel)."""
-    store = StoreResource(settings=StoreSettings(database=arguments.db, memory_limit=None))
+    """A read-only session on the store of ``--db`` or ``--lake``, with every CPU and DuckDB's
+    own memory limit (reads are short and parallel)."""
+    store = StoreResource(
+        settings=store_settings(arguments.backend, arguments.db, memory_limit=None)
+    )
     try:
         with store.session(read_only=True, all_cpus=True) as session:
             yield session

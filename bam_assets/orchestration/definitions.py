@@ -4,6 +4,7 @@ sensor, the overview schedule and the resources they share."""
 import dagster as dg
 
 from bam_assets.orchestration.io_manager import ReadsIOManager
+from bam_assets.orchestration.lake_maintenance import build_maintenance_definitions
 from bam_assets.orchestration.purge import build_purge_job
 from bam_assets.orchestration.reads_asset import build_reads_asset
 from bam_assets.orchestration.reads_checks import build_reads_checks
@@ -30,7 +31,7 @@ def build_ingest_definitions(settings: IngestSettings) -> dg.Definitions:
     ingest_job = dg.define_asset_job(
         f"{settings.prefix}ingest_reads",
         selection=[reads],
-        description="Ingest one alignment file into DuckDB.",
+        description="Ingest one alignment file into the store.",
     )
     purge_job = build_purge_job(settings)
     return dg.Definitions(
@@ -81,9 +82,11 @@ def build_summary_definitions(settings: IngestSettings) -> dg.Definitions:
 
 
 def build_instance_definitions(settings: IngestSettings) -> dg.Definitions:
-    """Everything of one instance: the ingest, the summaries and their resources."""
+    """Everything of one instance: the ingest, the summaries, a lake's maintenance and their
+    resources."""
     return dg.Definitions.merge(
         build_ingest_definitions(settings),
         build_summary_definitions(settings),
+        build_maintenance_definitions(settings),
         dg.Definitions(resources=ingest_resources(settings)),
     )

@@ -11,7 +11,7 @@ from bam_assets.model.source_stream import source_of
 from bam_assets.orchestration.resources import StoreResource
 from bam_assets.reading.errors import AlignmentReadError
 from bam_assets.stats.cycle_quality import CycleQuality
-from bam_assets.storage.store import OutdatedSchemaError, StoreWriteError
+from bam_assets.storage.store import OutdatedSchemaError, StoreConfigError, StoreWriteError
 
 
 @dataclass(frozen=True)
@@ -52,13 +52,13 @@ class ReadsIOManager(dg.ConfigurableIOManager):
                     f"{read_count / max(seconds, 1e-9):,.0f} reads/s"
                 )
 
-        location = self.store.settings.database
+        location = self.store.location
         try:
             with self.store.session() as session:
                 result = session.replace_partition(
                     source, obj, side_tables=[CycleQuality()], on_batch=log_progress
                 )
-        except OutdatedSchemaError as error:
+        except (OutdatedSchemaError, StoreConfigError) as error:
             raise dg.Failure(description=str(error), metadata={"database": location}) from error
         except AlignmentReadError as error:
             raise dg.Failure(

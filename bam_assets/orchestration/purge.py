@@ -4,7 +4,7 @@ import dagster as dg
 from pydantic import Field
 
 from bam_assets.orchestration.resources import StoreResource
-from bam_assets.orchestration.settings import WRITER_POOL, IngestSettings
+from bam_assets.orchestration.settings import IngestSettings
 
 
 class PurgeConfig(dg.Config):
@@ -18,7 +18,11 @@ def purge_op_name(settings: IngestSettings) -> str:
 def build_purge_job(settings: IngestSettings) -> dg.JobDefinition:
     store_key = settings.store_key
 
-    @dg.op(name=purge_op_name(settings), required_resource_keys={store_key}, pool=WRITER_POOL)
+    @dg.op(
+        name=purge_op_name(settings),
+        required_resource_keys={store_key},
+        pool=settings.writer_pool,
+    )
     def purge_removed_files(context: dg.OpExecutionContext, config: PurgeConfig) -> None:
         """Deletes the stored reads of alignment files that disappeared from the watched folders."""
         store: StoreResource = getattr(context.resources, store_key)

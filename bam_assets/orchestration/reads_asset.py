@@ -5,7 +5,7 @@ import dagster as dg
 import pyarrow as pa
 
 from bam_assets.orchestration.resources import AlignmentSources
-from bam_assets.orchestration.settings import WRITER_POOL, IngestSettings
+from bam_assets.orchestration.settings import IngestSettings
 from bam_assets.reading.errors import AlignmentReadError
 from bam_assets.reading.files import SourceNotFoundError
 
@@ -20,7 +20,7 @@ def build_reads_asset(settings: IngestSettings) -> dg.AssetsDefinition:
         required_resource_keys={sources_key},
         kinds={"pysam", "duckdb"},
         group_name="alignments",
-        pool=WRITER_POOL,
+        pool=settings.writer_pool,
     )
     def reads(context: dg.AssetExecutionContext) -> pa.RecordBatchReader:
         """Every record of one BAM/CRAM/SAM file, streamed chunk by chunk into DuckDB."""

@@ -21,6 +21,8 @@ from bam_assets.reading.options import ReaderOptions
 from bam_assets.reading.reader import count_records
 from bam_assets.reading.stream import open_reads_stream
 from bam_assets.storage.duckdb_store import DuckDBStore
+from bam_assets.storage.ducklake_store import DuckLakeStore
+from bam_assets.storage.lake_catalog import LakeLocation
 from bam_assets.storage.store import Store, StoreSession
 from bam_assets.util.cpus import available_cpus
 
@@ -70,16 +72,37 @@ class StoreResource(dg.ConfigurableResource):
         return TableNames(self.table_prefix)
 
     def store(self, all_cpus: bool = False) -> Store:
-        """The store; ``all_cpus`` lets DuckDB use every CPU (queries that parallelise, such as
-        the summaries) instead of the ingest's ``threads``."""
+        """The store of the configured backend; ``all_cpus`` lets DuckDB use every CPU (queries
+        that parallelise, such as the summaries) instead of the ingest's ``threads``."""
+        settings = self.settings
+        threads = None if all_cpus else settings.threads
+        if settings.backend == "ducklake":
+            return self.lake_store(threads)
         return DuckDBStore(
-            self.settings.database,
+            settings.database,
             self.tables,
-            threads=None if all_cpus else self.settings.threads,
-            memory_limit=self.settings.memory_limit,
-            lock_timeout_seconds=self.settings.lock_timeout_seconds,
+            threads=threads,
+            memory_limit=settings.memory_limit,
+            lock_timeout_seconds=settings.lock_timeout_seconds,
             log=dg.get_dagster_logger(),
         )
+
+    def lake_store(self, threads: int | None = None) -> DuckLakeStore:
+        """The DuckLake store (backend ``ducklake``), which also offers the lake's maintenance."""
+        settings = self.settings
+        return DuckLakeStore(
+            LakeLocation(settings.lake.catalog, settings.lake.data_path),
+            self.tables,
+            threads=threads,
+            memory_limit=settings.memory_limit,
+            retry_seconds=settings.lock_timeout_seconds,
+            log=dg.get_dagster_logger(),
+        )
+
+    @property
+    def location(self) -> str:
+        """Where the store is, in words (for metadata and messages)."""
+        return self.store().location
 
     @contextmanager
     def session(self, read_only: bool = False, all_cpus: bool = False) -> Iterator[StoreSession]:

@@ -5,6 +5,7 @@ directly; it produces the resources, the reader options and the store.
 Relative paths are resolved against the project folder by ``resolved``.
 """
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -12,12 +13,22 @@ import dagster as dg
 from pydantic import Field
 
 from bam_assets.model.tables import TableNames
-from bam_assets.orchestration.project_paths import EXAMPLE_DATA_DIR, default_database
+from bam_assets.orchestration.project_paths import (
+    EXAMPLE_DATA_DIR,
+    LAKE_CATALOG_ENV_VAR,
+    LAKE_DATA_PATH_ENV_VAR,
+    PROJECT_DIR,
+    default_database,
+)
 from bam_assets.reading.files import DEFAULT_PATTERNS
 from bam_assets.reading.options import DEFAULT_CHUNK_SIZE, ReaderOptions
 
-# One writer at a time per DuckDB file: every op that writes runs in this pool.
-WRITER_POOL = "duckdb_writer"
+# Every op that writes runs in its backend's pool. The deployment sets each pool's limit
+# explicitly (deploy/pools.sh): 1 for a DuckDB file, which one process at a time may write; as
+# many concurrent writers as the lake should take for DuckLake.
+WRITER_POOLS = {"duckdb": "duckdb_writer", "ducklake": "lake_writer"}
+# Maintenance of a lake, one run at a time.
+MAINTENANCE_POOL = "lake_maintenance"
 
 
 class ReadingSettings(dg.Config, dg.Resolvable):
@@ -42,12 +53,51 @@ class ReadingSettings(dg.Config, dg.Resolvable):
         )
 
 
+class LakeSettings(dg.Config, dg.Resolvable):
+    """Where the DuckLake is, and how its maintenance keeps it small (backend ``ducklake``)."""
+
+    catalog: str = Field(
+        default="",
+        description="libpq DSN of the Postgres catalog database, without the password (libpq "
+        "reads PGPASSWORD or ~/.pgpass); empty: $BAM_ASSETS_LAKE_CATALOG.",
+    )
+    data_path: str = Field(
+        default="",
+        description="Folder of the Parquet files, mounted at the same path on every machine; "
+        "empty: $BAM_ASSETS_LAKE_DATA_PATH.",
+    )
+    maintenance_cron: str = Field(
+        default="0 3 * * *", description="Cron of the lake_maintenance schedule (daily)."
+    )
+    snapshot_retention_days: float = Field(
+        default=7, gt=0, description="Snapshots older than this are expired (time travel ends)."
+    )
+    file_retention_hours: float = Field(
+        default=24,
+        gt=0,
+        description="Files of expired snapshots are deleted this long after (readers on an old "
+        "snapshot may still scan them).",
+    )
+    orphan_margin_hours: float = Field(
+        default=24,
+        gt=0,
+        description="Leftovers of killed writers are deleted once this old; must exceed twice "
+        "store.lock_timeout_seconds plus an hour, or a committing writer's file could go.",
+    )
+
+
 class StoreSettings(dg.Config, dg.Resolvable):
     """Where reads are stored and how the database may use the machine."""
 
+    backend: Literal["duckdb", "ducklake"] = Field(
+        default="duckdb",
+        description="duckdb: one embedded file, one writer at a time; ducklake: a DuckLake on a "
+        "Postgres catalog that many processes on many machines write at once.",
+    )
     database: str = Field(
         default="", description="DuckDB file; empty: $BAM_ASSETS_DB, else data/bam_assets.duckdb."
     )
+    lake: LakeSettings = Field(default_factory=LakeSettings)
     threads: int | None = Field(
         default=1,
         description="DuckDB threads of the ingest (null: every CPU). One stream is inserted "
@@ -59,8 +109,20 @@ class StoreSettings(dg.Config, dg.Resolvable):
     )
     lock_timeout_seconds: float = Field(
         default=300.0,
-        description="How long a writer or reader waits for another process's write lock.",
+        description="How long a writer or reader waits for another process: the DuckDB file's "
+        "write lock, or DuckLake commits that conflict with its own (then it retries).",
     )
+
+    @property
+    def writer_pool(self) -> str:
+        return WRITER_POOLS[self.backend]
+
+
+def store_settings(backend: str, database: str, **overrides: object) -> StoreSettings:
+    """The store of the command line: ``backend``, the DuckDB file ``database`` or the lake of
+    the environment, and ``overrides`` of other fields."""
+    store = StoreSettings.model_validate({"backend": backend, "database": database, **overrides})
+    return IngestSettings(store=store).resolved(PROJECT_DIR).store
 
 
 class IngestSettings(dg.Model):
@@ -103,7 +165,8 @@ class IngestSettings(dg.Model):
 
     def resolved(self, project_root: Path) -> "IngestSettings":
         """A copy with absolute paths (relative ones are taken from ``project_root``) and the
-        defaults filled in: the bundled examples, ``$BAM_ASSETS_DB`` or the project's file."""
+        defaults filled in: the bundled examples, ``$BAM_ASSETS_DB`` or the project's file, the
+        lake's ``$BAM_ASSETS_LAKE_CATALOG`` and ``$BAM_ASSETS_LAKE_DATA_PATH``."""
 
         def absolute(path: str) -> str:
             return str((project_root / path).resolve())
@@ -111,6 +174,8 @@ class IngestSettings(dg.Model):
         roots = [root for root in self.roots if root] or [str(EXAMPLE_DATA_DIR)]
         reference = self.reading.reference
         database = self.store.database
+        lake = self.store.lake
+        data_path = lake.data_path or os.environ.get(LAKE_DATA_PATH_ENV_VAR, "")
         return IngestSettings.model_validate(
             {
                 **self.model_dump(),
@@ -122,6 +187,11 @@ class IngestSettings(dg.Model):
                 "store": {
                     **self.store.model_dump(),
                     "database": absolute(database) if database else default_database(),
+                    "lake": {
+                        **lake.model_dump(),
+                        "catalog": lake.catalog or os.environ.get(LAKE_CATALOG_ENV_VAR, ""),
+                        "data_path": absolute(data_path) if data_path else "",
+                    },
                 },
             }
         )
@@ -154,6 +224,10 @@ class IngestSettings(dg.Model):
 
     def asset_key(self, name: str) -> dg.AssetKey:
         return dg.AssetKey([self.name, name] if self.name else [name])
+
+    @property
+    def writer_pool(self) -> str:
+        return self.store.writer_pool
 
     @property
     def reads_key(self) -> dg.AssetKey:

@@ -20,7 +20,7 @@ import dagster as dg
 
 from bam_assets.orchestration.charts import bar_chart, flagstat_markdown, markdown_table
 from bam_assets.orchestration.resources import StoreResource
-from bam_assets.orchestration.settings import WRITER_POOL, IngestSettings
+from bam_assets.orchestration.settings import IngestSettings
 from bam_assets.stats.distributions import distribution, distribution_queries
 from bam_assets.stats.flagstat import FLAGSTAT_TABLE, flagstat, flagstat_rows
 from bam_assets.stats.idxstats import IDXSTATS_TABLE, idxstats, idxstats_rows, reference_lengths
@@ -41,7 +41,7 @@ def build_summary_assets(settings: IngestSettings) -> list[dg.AssetsDefinition]:
         "required_resource_keys": {store_key},
         "kinds": {"duckdb"},
         "group_name": GROUP,
-        "pool": WRITER_POOL,
+        "pool": settings.writer_pool,
         "automation_condition": dg.AutomationCondition.eager(),
     }
 
@@ -185,7 +185,7 @@ def build_overview_asset(settings: IngestSettings) -> dg.AssetsDefinition:
         required_resource_keys={store_key},
         kinds={"duckdb"},
         group_name=GROUP,
-        pool=WRITER_POOL,
+        pool=settings.writer_pool,
         automation_condition=automation,
     )
     def read_stats_overview(context: dg.AssetExecutionContext) -> dg.MaterializeResult:

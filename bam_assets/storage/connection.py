@@ -21,6 +21,17 @@ def _is_lock_conflict(error: duckdb.Error) -> bool:
     return _LOCK_CONFLICT.search(str(error)) is not None
 
 
+def duckdb_config(threads: int | None, memory_limit: str | None) -> dict[str, str | int | bool]:
+    """DuckDB's settings for a process of this machine; ``threads`` None means every CPU it may
+    use, ``memory_limit`` None DuckDB's default."""
+    # DuckDB sizes its thread pool by the host's CPUs; pinned to fewer (taskset, a cpuset), the
+    # extra threads only contend: 6.0 s instead of 4.5 s of CPU per million reads on one CPU.
+    settings: dict[str, str | int | bool] = {"threads": threads or available_cpus()}
+    if memory_limit:
+        settings["memory_limit"] = memory_limit
+    return settings
+
+
 def connect(
     database: str,
     read_only: bool,
@@ -35,11 +46,7 @@ def connect(
     writer or reader waits up to ``lock_timeout_seconds`` and then raises StoreBusyError saying
     which file was busy. ``threads`` None means every CPU this process may use.
     """
-    # DuckDB sizes its thread pool by the host's CPUs; pinned to fewer (taskset, a cpuset), the
-    # extra threads only contend: 6.0 s instead of 4.5 s of CPU per million reads on one CPU.
-    settings: dict[str, str | int] = {"threads": threads or available_cpus()}
-    if memory_limit:
-        settings["memory_limit"] = memory_limit
+    settings = duckdb_config(threads, memory_limit)
     if not read_only and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + lock_timeout_seconds

@@ -11,11 +11,10 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from bam_assets.model.reads_schema import READS_COLUMNS
-from bam_assets.model.sam import QUERY_CONSUMING_OPS, cigar_length_sql
+from bam_assets.model.reads_schema import READS_SCHEMA
 from bam_assets.model.source_stream import SourceFile
 from bam_assets.model.tables import TableNames, TableSpec
-from bam_assets.storage.schema import check_side_table, table_names
+from bam_assets.storage.schema import check_side_table, reads_select_sql, table_names
 from bam_assets.storage.store import SideTable, WriteResult
 
 logger = logging.getLogger(__name__)
@@ -41,23 +40,13 @@ def transaction(connection: duckdb.DuckDBPyConnection) -> Iterator[None]:
         raise
 
 
-_STREAM_COLUMNS = [c.name for c in READS_COLUMNS if c.source == "reader"]
-
-
 def _insert_sql(tables: TableNames) -> str:
-    """Copies the stream and adds the key and ``read_length`` (SEQ's length, else the query
-    length of the CIGAR)."""
-    stream_columns = ", ".join(_STREAM_COLUMNS)
-    return f"""
-        INSERT INTO {tables.reads} (key, {stream_columns}, read_length)
-        SELECT $key, {stream_columns},
-            CASE WHEN seq <> '*' THEN length(seq) WHEN cigar = '*' THEN 0
-                 ELSE {cigar_length_sql(QUERY_CONSUMING_OPS)} END
-        FROM batch
-    """
+    """Copies the stream and adds the key and ``read_length``."""
+    columns = ", ".join(READS_SCHEMA.names)
+    return f"INSERT INTO {tables.reads} (key, {columns}, read_length) {reads_select_sql('batch')}"
 
 
-class _ProgressStream:
+class ProgressStream:
     """Wraps a record batch stream to count rows, feed the side tables, report progress and keep
     the first error.
 
@@ -115,8 +104,8 @@ def replace_partition(
     for side_table in side_tables:
         spec_table = tables.of(side_table.table)
         check_side_table(connection, tables, spec_table, location)
-        _create_keyed_table(connection, spec_table, side_table.table)
-    stream = _ProgressStream(batches, side_tables, on_batch)
+        create_keyed_table(connection, spec_table, side_table.table)
+    stream = ProgressStream(batches, side_tables, on_batch)
     # A bare Arrow C stream is read one batch at a time on this thread. A RecordBatchReader is
     # wrapped by duckdb-python 1.5 in a pyarrow dataset scanner that pulls the generator on a
     # background thread and queues up to 1 GiB of batches ahead of the INSERT (peak RSS grew
@@ -132,32 +121,11 @@ def replace_partition(
                     raise stream.error from None
                 raise
             for side_table in side_tables:
-                table = tables.of(side_table.table)
-                connection.execute(f"DELETE FROM {table} WHERE key = ?", [source.key])
-                connection.register("side_rows", side_table.rows())
-                connection.execute(
-                    f"INSERT INTO {table} SELECT $key, * FROM side_rows", {"key": source.key}
-                )
-                connection.unregister("side_rows")
+                replace_side_rows(connection, tables.of(side_table.table), source.key, side_table)
             seconds = time.monotonic() - started
             connection.execute(
-                f"""
-                INSERT OR REPLACE INTO {tables.files} (key, path, format, size_bytes,
-                    mtime, fingerprint, header_text, read_count, ingested_at, ingest_seconds)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """,
-                [
-                    source.key,
-                    source.path,
-                    source.format,
-                    source.size_bytes,
-                    source.mtime,
-                    source.fingerprint,
-                    source.header_text,
-                    stream.read_count,
-                    datetime.now(timezone.utc),
-                    seconds,
-                ],
+                f"INSERT OR REPLACE INTO {tables.files} {FILES_COLUMNS} VALUES {FILES_VALUES}",
+                files_row(source, stream.read_count, seconds),
             )
     finally:
         try:
@@ -165,6 +133,42 @@ def replace_partition(
         except duckdb.Error:
             logger.debug("Could not unregister the batch stream", exc_info=True)
     return WriteResult(read_count=stream.read_count, seconds=seconds)
+
+
+def replace_side_rows(
+    connection: duckdb.DuckDBPyConnection, table: str, key: str, side_table: SideTable
+) -> None:
+    """Inside the partition's transaction: the side table's rows of ``key`` become those it
+    took from the batches."""
+    connection.execute(f"DELETE FROM {table} WHERE key = ?", [key])
+    connection.register("side_rows", side_table.rows())
+    try:
+        connection.execute(f"INSERT INTO {table} SELECT $key, * FROM side_rows", {"key": key})
+    finally:
+        connection.unregister("side_rows")
+
+
+FILES_COLUMNS = (
+    "(key, path, format, size_bytes, mtime, fingerprint, header_text, read_count, ingested_at, "
+    "ingest_seconds)"
+)
+FILES_VALUES = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+
+def files_row(source: SourceFile, read_count: int, seconds: float) -> list[object]:
+    """The files table's row of a partition, in ``FILES_COLUMNS`` order."""
+    return [
+        source.key,
+        source.path,
+        source.format,
+        source.size_bytes,
+        source.mtime,
+        source.fingerprint,
+        source.header_text,
+        read_count,
+        datetime.now(timezone.utc),
+        seconds,
+    ]
 
 
 def delete_partition(connection: duckdb.DuckDBPyConnection, tables: TableNames, key: str) -> None:
@@ -175,7 +179,7 @@ def delete_partition(connection: duckdb.DuckDBPyConnection, tables: TableNames, 
             connection.execute(f"DELETE FROM {table} WHERE key = ?", [key])
 
 
-def _create_keyed_table(connection: duckdb.DuckDBPyConnection, table: str, spec: TableSpec) -> None:
+def create_keyed_table(connection: duckdb.DuckDBPyConnection, table: str, spec: TableSpec) -> None:
     connection.execute(
         f"CREATE TABLE IF NOT EXISTS {table} (\n    key VARCHAR NOT NULL,\n    {spec.columns}\n)"
     )
@@ -191,7 +195,7 @@ def replace_partition_rows(
 ) -> int:
     """Creates ``table`` if needed and replaces the rows of ``key`` with ``select_sql``'s."""
     with transaction(connection):
-        _create_keyed_table(connection, table, spec)
+        create_keyed_table(connection, table, spec)
         connection.execute(f"DELETE FROM {table} WHERE key = ?", [key])
         connection.execute(f"INSERT INTO {table} {select_sql}", {"key": key, **parameters})
         count = connection.execute(f"SELECT count(*) FROM {table} WHERE key = ?", [key]).fetchone()

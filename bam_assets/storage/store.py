@@ -2,8 +2,9 @@
 
 A ``Store`` opens sessions; a ``StoreSession`` replaces or deletes one partition atomically (the
 reads, the side tables that ride along with them, the files row), writes derived tables keyed by
-partition, and reads. ``DuckDBStore`` keeps everything in one embedded DuckDB file; another
-backend implements the same two classes.
+partition, and reads. ``DuckDBStore`` keeps everything in one embedded DuckDB file;
+``DuckLakeStore`` in a DuckLake (a Postgres catalog and Parquet files) that many processes write
+at once. Both implement these two classes.
 
 SQL values always travel as parameters; table names come from ``TableNames`` (validated).
 """
@@ -53,7 +54,13 @@ class StoredFile:
 
 
 class StoreBusyError(RuntimeError):
-    """Another process kept the store locked for longer than we were willing to wait."""
+    """Other processes kept the store locked, or kept committing conflicting changes, for longer
+    than we were willing to wait."""
+
+
+class StoreConfigError(RuntimeError):
+    """The store cannot be used as configured (an unreachable catalog, a missing data path, a
+    missing extension, …); raised before anything is written, naming the cause."""
 
 
 class StoreMissingError(LookupError):

@@ -1,4 +1,5 @@
-"""The commands that read the store print what samtools prints: flagstat, idxstats, stats."""
+"""The commands that read the store print what samtools prints (view -h, flagstat, idxstats,
+stats), from the embedded file and from the lake alike."""
 
 import io
 import shutil
@@ -13,8 +14,10 @@ from bam_assets_tests.helpers import (
     CRAM_REFERENCE,
     REAL_DATA,
     REAL_FILES,
+    cli_store_arguments,
     read_session,
     samtools_input,
+    samtools_view,
 )
 
 PAIRED = "umitools_paired.bam"
@@ -32,22 +35,24 @@ def cli_output(*argv: str) -> str:
 
 
 @pytest.mark.parametrize("name", REAL_FILES)
-def test_cli_flagstat_and_idxstats_are_byte_identical(real_database, name):
-    db = ["--db", str(real_database)]
-    assert cli_output("flagstat", name, *db) == pysam.flagstat(*samtools_arguments(name))
-    assert cli_output("idxstats", name, "--reference", str(CRAM_REFERENCE), *db) == pysam.idxstats(
-        *samtools_arguments(name)
-    )
+def test_cli_view_flagstat_and_idxstats_are_byte_identical(real_store, monkeypatch, name):
+    store = cli_store_arguments(real_store, monkeypatch)
+    assert cli_output("view", "-h", name, *store) == samtools_view(REAL_DATA / name, "-h")
+    assert cli_output("flagstat", name, *store) == pysam.flagstat(*samtools_arguments(name))
+    assert cli_output(
+        "idxstats", name, "--reference", str(CRAM_REFERENCE), *store
+    ) == pysam.idxstats(*samtools_arguments(name))
 
 
 @pytest.mark.parametrize("name", REAL_FILES)
-def test_cli_stats_prints_samtools_sn_lines(real_database, name):
+def test_cli_stats_prints_samtools_sn_lines(real_store, monkeypatch, name):
     expected = [
         line
         for line in pysam.stats(*samtools_arguments(name)).splitlines()
         if line.startswith("SN\t") and "is sorted" not in line
     ]
-    by_path = cli_output("stats", str(REAL_DATA / name), "--db", str(real_database))
+    store = cli_store_arguments(real_store, monkeypatch)
+    by_path = cli_output("stats", str(REAL_DATA / name), *store)
     assert by_path.splitlines() == expected
 
 

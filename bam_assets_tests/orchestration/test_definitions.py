@@ -31,3 +31,21 @@ def test_a_second_named_instance_has_its_own_keys_partitions_and_tables(tmp_path
     assert merged.resolve_sensor_def("nanopore_alignment_file_sensor") is not None
     assert ingest_resources(second)[second.io_manager_key].store.tables.reads == "nanopore_reads"
     assert ingest_resources(first)[first.io_manager_key].store.tables.reads == "reads"
+
+
+def test_each_backend_writes_in_its_own_pool_and_a_lake_has_its_maintenance(tmp_path):
+    embedded = IngestSettings(roots=[str(tmp_path)])
+    lake = IngestSettings(roots=[str(tmp_path)], store=StoreSettings(backend="ducklake"))
+    for settings, pool in ((embedded, "duckdb_writer"), (lake, "lake_writer")):
+        definitions = build_instance_definitions(settings)
+        for key in ("reads", "flagstat", "read_stats_overview"):
+            assert definitions.resolve_assets_def(key).op.pool == pool
+    lake_definitions = build_instance_definitions(lake)
+    maintenance = lake_definitions.resolve_job_def("maintain_lake")
+    assert {node.definition.pool for node in maintenance.nodes} == {"lake_maintenance"}
+    assert lake_definitions.resolve_schedule_def("maintain_lake_schedule").cron_schedule == (
+        "0 3 * * *"
+    )
+    assert "maintain_lake" not in {
+        job.name for job in build_instance_definitions(embedded).resolve_all_job_defs()
+    }

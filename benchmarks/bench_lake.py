@@ -1,0 +1,266 @@
+"""Many writers: aggregate ingest throughput of 1, 2 and 4 files at once into the lake and into
+the embedded DuckDB file (whose writer pool of 1 serializes them), in the same run; stored bytes
+against the BAMs' bytes; peak RSS per writer; and the catalog's commit time as writers are added.
+
+Every writer is a ``bam-assets ingest FILE`` process; all of them are started at once, pinned to
+the same CPUs (``sched_setaffinity``), with one Dagster instance on Postgres whose pools
+``deploy/pools.sh`` set (``duckdb_writer`` 1, ``lake_writer`` 4). Aggregate reads/s is all reads
+over the wall time from the first start to the last exit. The Postgres server is a throw-away
+cluster (Debian's ``postgresql``), as in the tests. The baseline of the target is one file on one
+CPU into the lake.
+
+The commit probe: K processes (1, 4, 16) each write partitions of 100 reads through the store for
+20 s, new ones (a lab's new files: no conflicts) or their own again (re-ingests: each one's
+DELETE conflicts with the others' inserts, and retries). Each write is one catalog transaction (a
+DELETE, a registered file, the side and files rows) and staging 100 reads costs next to nothing,
+so writes per second over all of them is what one catalog sustains, and the latency at K writers
+is what each waits.
+
+    python benchmarks/bench_lake.py                  # 4 BAMs of 0.5M reads (generated once)
+    python benchmarks/bench_lake.py --reads 1000000
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PROJECT = HERE.parent
+OUT = HERE / "out"
+sys.path.insert(0, str(PROJECT))
+sys.path.insert(0, str(HERE))
+
+from bench_ingest import machine, synthetic_bam  # noqa: E402
+
+from bam_assets_tests.postgres import SUPERUSER, PostgresCluster  # noqa: E402
+
+FILE_COUNTS = (1, 2, 4)
+
+
+def bam_assets() -> str:
+    return str(Path(sys.executable).parent / "bam-assets")
+
+
+def run_at_once(commands: list[list[str]], cpus: int, env: dict[str, str]) -> dict:
+    """Starts ``commands`` together on CPUs 0..cpus-1; wall time to the last exit, and each
+    process's CPU seconds and peak RSS."""
+    cpu_set = set(range(cpus))
+    started = time.perf_counter()
+    processes = [
+        subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            preexec_fn=lambda: os.sched_setaffinity(0, cpu_set),
+        )
+        for command in commands
+    ]
+    usages = {}
+    while len(usages) < len(processes):
+        pid, status, usage = os.wait4(-1, 0)
+        usages[pid] = (os.waitstatus_to_exitcode(status), usage)
+    seconds = time.perf_counter() - started
+    reads = 0
+    for process in processes:
+        code, _ = usages[process.pid]
+        stdout, stderr = process.communicate()
+        if code != 0:
+            raise RuntimeError(f"{process.args} failed ({code}): {stderr.decode()[-2000:]}")
+        reads += sum(int(line.split("\t")[1].split()[0]) for line in stdout.decode().splitlines())
+    return {
+        "seconds": seconds,
+        "reads": reads,
+        "cpu_seconds": [u.ru_utime + u.ru_stime for _, u in usages.values()],
+        "peak_rss_mb": [u.ru_maxrss / 1024 for _, u in usages.values()],
+    }
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def commit_worker(key: str, seconds: float, new_keys: bool) -> None:
+    """One process of the commit probe: writes partition ``key`` (100 reads) again and again
+    until ``seconds`` are over, or with ``new_keys`` a new partition each time (``key-N``, as a
+    lab's new files arrive); prints each write's duration."""
+    from bam_assets.model.source_stream import source_of
+    from bam_assets.orchestration.resources import StoreResource
+    from bam_assets.orchestration.settings import store_settings
+    from bam_assets.reading.options import ReaderOptions
+    from bam_assets.reading.stream import open_reads_stream
+    from bam_assets.stats.cycle_quality import CycleQuality
+
+    bam = Path(os.environ["BENCH_SMALL_BAM"])
+    store = StoreResource(settings=store_settings("ducklake", ""))
+    durations = []
+    with store.session() as session:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            partition = f"{key}-{len(durations)}" if new_keys else key
+            stream = open_reads_stream(bam, partition, ReaderOptions(), read_ahead=False)
+            started = time.monotonic()
+            session.replace_partition(source_of(stream), stream, side_tables=[CycleQuality()])
+            durations.append(time.monotonic() - started)
+    sys.stdout.write(json.dumps(durations))
+
+
+def commit_probe(env: dict[str, str], writers: int, seconds: float, new_keys: bool) -> dict:
+    mode = "new" if new_keys else "same"
+    commands = [
+        [sys.executable, __file__, "commit-worker", f"{mode}{i}.bam", str(seconds), mode]
+        for i in range(writers)
+    ]
+    processes = [
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        for command in commands
+    ]
+    durations = []
+    for process in processes:
+        stdout, stderr = process.communicate(timeout=seconds + 300)
+        if process.returncode != 0:
+            raise RuntimeError(stderr.decode()[-2000:])
+        durations += json.loads(stdout)
+    durations.sort()
+    return {
+        "partitions": "new" if new_keys else "re-ingested",
+        "writers": writers,
+        "commits": len(durations),
+        "commits_per_second": len(durations) / seconds,
+        "median_seconds": durations[len(durations) // 2],
+        "p90_seconds": durations[int(len(durations) * 0.9)],
+    }
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "commit-worker":
+        commit_worker(sys.argv[2], float(sys.argv[3]), sys.argv[4] == "new")
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reads", type=int, default=500_000, help="reads per file")
+    parser.add_argument("--cpus", type=int, default=2)
+    parser.add_argument("--probe-seconds", type=float, default=20)
+    parser.add_argument("--json", type=Path, default=OUT / "lake_benchmark.json")
+    arguments = parser.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    bams = [synthetic_bam(arguments.reads, seed=7 + i, read_length=150) for i in range(4)]
+    bam_mb = [bam.stat().st_size / 1e6 for bam in bams]
+    results: dict = {"machine": machine(), "reads_per_file": arguments.reads, "runs": []}
+    with PostgresCluster() as postgres, tempfile.TemporaryDirectory(dir=OUT) as scratch:
+        root = Path(scratch)
+        postgres.create_database("dagster")
+        home = root / "dagster_home"
+        home.mkdir()
+        shutil.copy(PROJECT / "deploy" / "dagster.yaml", home / "dagster.yaml")
+        env = {
+            **os.environ,
+            **postgres.env(),
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+            "DAGSTER_HOME": str(home),
+            "DAGSTER_PG_HOST": postgres.host,
+            "DAGSTER_PG_PORT": str(postgres.port),
+            "DAGSTER_PG_USERNAME": SUPERUSER,
+            "DAGSTER_PG_PASSWORD": postgres.password,
+            "DAGSTER_PG_DB": "dagster",
+        }
+        subprocess.run(["sh", str(PROJECT / "deploy" / "pools.sh")], env=env, check=True)
+        cases = [("ducklake", 1, 1)] + [
+            (backend, files, arguments.cpus)
+            for files in FILE_COUNTS
+            for backend in ("ducklake", "duckdb")
+        ]
+        for backend, files, cpus in cases:
+            name = f"{backend}-{files}-{cpus}-{uuid.uuid4().hex[:6]}"
+            catalog = postgres.create_database(name.replace("-", "_"))
+            data = root / name
+            data.mkdir()
+            case_env = {
+                **env,
+                "BAM_ASSETS_STORE": backend,
+                "BAM_ASSETS_DB": str(data / "reads.duckdb"),
+                "BAM_ASSETS_LAKE_CATALOG": catalog,
+                "BAM_ASSETS_LAKE_DATA_PATH": str(data),
+            }
+            commands = [[bam_assets(), "ingest", str(bam)] for bam in bams[:files]]
+            measured = run_at_once(commands, cpus, case_env)
+            stored = folder_bytes(data)
+            if backend == "ducklake":
+                database = catalog.split("dbname=")[1].split()[0]
+                stored += int(postgres.psql(f"SELECT pg_database_size('{database}')").strip())
+            measured |= {
+                "backend": backend,
+                "files": files,
+                "cpus": cpus,
+                "reads_per_second": measured["reads"] / measured["seconds"],
+                "stored_mb": stored / 1e6,
+                "bam_mb": sum(bam_mb[:files]),
+            }
+            results["runs"].append(measured)
+            sys.stderr.write(
+                f"{backend:8} {files} file(s) {cpus} CPU(s): {measured['seconds']:6.1f} s "
+                f"{measured['reads_per_second'] / 1000:6.0f}k reads/s, stored "
+                f"{measured['stored_mb'] / measured['bam_mb']:.2f}x the BAMs, peak RSS "
+                f"{max(measured['peak_rss_mb']):.0f} MB\n"
+            )
+        small = root / "small.bam"
+        from bam_assets.reading.synthetic_bam import write_synthetic_bam
+
+        write_synthetic_bam(small, 100, seed=3)
+        probe_catalog = postgres.create_database("probe")
+        probe_data = root / "probe"
+        probe_data.mkdir()
+        probe_env = {
+            **env,
+            "BENCH_SMALL_BAM": str(small),
+            "BAM_ASSETS_LAKE_CATALOG": probe_catalog,
+            "BAM_ASSETS_LAKE_DATA_PATH": str(probe_data),
+        }
+        results["commits"] = []
+        for new_keys in (True, False):
+            for writers in (1, 4, 16):
+                probe = commit_probe(probe_env, writers, arguments.probe_seconds, new_keys)
+                results["commits"].append(probe)
+                sys.stderr.write(f"commit probe: {json.dumps(probe)}\n")
+    arguments.json.write_text(json.dumps(results, indent=1))
+    sys.stdout.write(report(results))
+
+
+def report(results: dict) -> str:
+    runs = results["runs"]
+    base = next(r for r in runs if r["backend"] == "ducklake" and r["cpus"] == 1)
+    lines = [
+        f"Machine: {results['machine']}; {results['reads_per_file']:,} reads per file\n",
+        "| store | files at once | CPUs | wall s | reads/s | vs 1 file on 1 CPU (lake) "
+        "| stored / BAM bytes | peak RSS per writer MB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in runs:
+        lines.append(
+            f"| {r['backend']} | {r['files']} | {r['cpus']} | {r['seconds']:.1f} | "
+            f"{r['reads_per_second'] / 1000:,.0f}k | "
+            f"{r['reads_per_second'] / base['reads_per_second']:.2f}x | "
+            f"{r['stored_mb'] / r['bam_mb']:.2f} | {max(r['peak_rss_mb']):.0f} |"
+        )
+    lines += [
+        "",
+        "| partitions | writers | commits | per second | median s | p90 s |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for c in results["commits"]:
+        lines.append(
+            f"| {c['partitions']} | {c['writers']} | {c['commits']} | "
+            f"{c['commits_per_second']:.1f} | "
+            f"{c['median_seconds']:.3f} | {c['p90_seconds']:.3f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
