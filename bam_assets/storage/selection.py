@@ -1,0 +1,263 @@
+"""``view``'s selection as SQL over the reads table, in samtools' terms.
+
+A record overlaps a region as htslib's index iterator decides (hts.c ``hts_itr_next``: it starts
+at or before the region's end and its ``bam_endpos`` is past the region's start), where a record
+that is unmapped or has no reference-consuming CIGAR operation spans one base: in the reads
+table, ``pos <= end AND coalesce(end_pos, pos) >= start`` (both 1-based and closed). The region
+``*`` is the records without a reference (``rname = '*'``). The filters follow ``process_aln`` in
+samtools' sam_view.c.
+
+Plain SQL over ``tables``, so any store whose session runs DuckDB SQL can run it. Few regions
+become one OR of range conditions on ``rname``/``pos``, which DuckDB checks against each row
+group's min/max before reading it; a BED file's intervals, merged as samtools merges them, are
+matched with an ASOF join (each record against the last interval starting at or before its end),
+so thousands of intervals cost a sort, not a comparison per record and interval.
+"""
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from bam_assets.model.regions import UNPLACED, Region
+from bam_assets.model.selection import ReadFilters, Selection, SelectionError
+from bam_assets.model.tables import TableNames
+
+# The last reference base a record covers, as the index iterator counts it (bam_endpos).
+_READ_END = "coalesce(end_pos, pos)"
+
+# RG:Z value of the optional fields; records without an RG tag pass -r/-R (sam_view.c).
+_READ_GROUP = (
+    "(NOT regexp_matches(tags, '(^|\\t)RG:') "
+    "OR list_contains($read_groups, regexp_extract(tags, '(?:^|\\t)RG:Z:([^\\t]*)', 1)))"
+)
+
+
+@dataclass(frozen=True)
+class SelectionQuery:
+    """The selected records of partition ``$key`` with ``rec_no`` in ``[$first, $stop)``:
+    ``from_sql`` is a subquery (``FROM ...``) with every column of the reads table, unordered;
+    ``parameters`` are its values apart from ``key``, ``first`` and ``stop``."""
+
+    from_sql: str
+    parameters: dict[str, Any]
+    where: str | None = None
+
+
+def _regions_sql(regions: Sequence[Region], parameters: dict[str, Any]) -> str:
+    """``rname``/``pos`` conditions, one per region, OR-ed: DuckDB prunes row groups with each."""
+    terms = []
+    for index, region in enumerate(regions):
+        if region.rname == UNPLACED:
+            terms.append(f"rname = '{UNPLACED}'")
+            continue
+        parameters |= {
+            f"rname_{index}": region.rname,
+            f"start_{index}": region.start,
+            f"end_{index}": region.end,
+        }
+        terms.append(
+            f"(rname = $rname_{index} AND pos <= $end_{index} AND {_READ_END} >= $start_{index})"
+        )
+    return "(" + " OR ".join(terms) + ")"
+
+
+def _merged(intervals: Sequence[Region]) -> list[Region]:
+    """Intervals sorted by reference and start, overlapping or adjacent ones merged (samtools'
+    ``bed_unify``): the union is the same, and the last interval starting at or before a
+    position is then the only one that can reach it."""
+    merged: list[Region] = []
+    for interval in sorted(intervals, key=lambda i: (i.rname, i.start, i.end)):
+        last = merged[-1] if merged else None
+        if last and last.rname == interval.rname and interval.start <= last.end + 1:
+            merged[-1] = Region(last.rname, last.start, max(last.end, interval.end))
+        else:
+            merged.append(interval)
+    return merged
+
+
+def predicate_sql(connection: duckdb.DuckDBPyConnection, where: str) -> str:
+    """``where`` as DuckDB renders it back after parsing it as one expression and nothing else
+    (no second statement, FROM, alias, ``*``, GROUP BY, ORDER BY or LIMIT): the text that reaches
+    the query is DuckDB's own, so it cannot close a parenthesis or start a statement.
+
+    Raises ``SelectionError`` with DuckDB's reason. Whether it names real columns and is a
+    predicate is checked when the query binds."""
+    statement = f"SELECT {where}\n"
+    try:
+        if len(duckdb.extract_statements(statement)) != 1:
+            raise SelectionError(f"--where {where!r} is more than one SQL statement")
+    except duckdb.ParserException as error:
+        raise SelectionError(f"--where {where!r} is not an SQL expression: {error}") from error
+    parsed = json.loads(
+        connection.execute("SELECT json_serialize_sql($sql)", {"sql": statement}).fetchone()[0]
+    )
+    node = parsed["statements"][0]["node"] if not parsed.get("error") else {}
+    expressions = node.get("select_list", [])
+    if not (
+        node.get("type") == "SELECT_NODE"
+        and node["from_table"]["type"] == "EMPTY"
+        and len(expressions) == 1
+        and not expressions[0].get("alias")
+        and expressions[0].get("class") != "STAR"
+        and node.get("where_clause") is None
+        and not node.get("group_expressions")
+        and not node.get("group_sets")
+        and node.get("having") is None
+        and node.get("qualify") is None
+        and node.get("sample") is None
+        and not node.get("modifiers")
+        and not node["cte_map"]["map"]
+    ):
+        raise SelectionError(
+            f"--where {where!r} is not one SQL expression: give a predicate on the reads "
+            "columns, e.g. \"mapq >= 30 AND NOT is_duplicate\" (no ';', FROM, AS, ORDER BY "
+            "or LIMIT)"
+        )
+    rendered = connection.execute(
+        "SELECT json_deserialize_sql($json)", {"json": json.dumps(parsed)}
+    ).fetchone()[0]
+    return rendered.removeprefix("SELECT ")
+
+
+def _filters_sql(filters: ReadFilters, parameters: dict[str, Any]) -> list[str]:
+    conditions = []
+    if filters.require_flags:
+        parameters["require_flags"] = filters.require_flags
+        conditions.append("flag & $require_flags = $require_flags")
+    if filters.exclude_flags:
+        parameters["exclude_flags"] = filters.exclude_flags
+        conditions.append("flag & $exclude_flags = 0")
+    if filters.exclude_all_flags:
+        parameters["exclude_all_flags"] = filters.exclude_all_flags
+        conditions.append("flag & $exclude_all_flags <> $exclude_all_flags")
+    if filters.min_mapq:
+        parameters["min_mapq"] = filters.min_mapq
+        conditions.append("mapq >= $min_mapq")
+    if filters.read_groups is not None:
+        parameters["read_groups"] = sorted(filters.read_groups)
+        conditions.append(_READ_GROUP)
+    return conditions
+
+
+def selection_query(
+    connection: duckdb.DuckDBPyConnection, tables: TableNames, selection: Selection
+) -> SelectionQuery:
+    """The SQL of ``selection``; raises ``SelectionError`` for a ``where`` that is not one
+    expression."""
+    parameters: dict[str, Any] = {}
+    conditions = ["key = $key", "rec_no >= $first", "rec_no < $stop"]
+    if selection.regions:
+        conditions.append(_regions_sql(selection.regions, parameters))
+    conditions += _filters_sql(selection.filters, parameters)
+    # The user's predicate is the whole WHERE of a query over the partition's rows already chosen.
+    sql = f"(SELECT * FROM {tables.reads} WHERE {' AND '.join(conditions)}) AS reads"
+    if selection.filters.where is not None:
+        predicate = predicate_sql(connection, selection.filters.where)
+        sql = f"(SELECT * FROM {sql} WHERE {predicate}) AS reads"
+    targets = selection.filters.targets
+    if targets == ():
+        sql = f"(SELECT * FROM {sql} WHERE false) AS reads"  # an empty BED file keeps nothing
+    elif targets is not None:
+        merged = _merged(targets)
+        parameters |= {
+            "target_rnames": [t.rname for t in merged],
+            "target_starts": [t.start for t in merged],
+            "target_ends": [t.end for t in merged],
+        }
+        sql = f"""(
+            SELECT reads.* FROM {sql}
+            ASOF JOIN (
+                SELECT unnest($target_rnames) AS target_rname,
+                       unnest($target_starts) AS target_start,
+                       unnest($target_ends) AS target_end
+            ) AS targets
+            ON reads.rname = targets.target_rname AND {_READ_END} >= targets.target_start
+            WHERE reads.pos <= targets.target_end
+        ) AS reads"""
+    return SelectionQuery(sql, parameters, selection.filters.where)
+
+
+# A record as ``samtools view`` prints it: the 11 fields and the optional ones, tab-separated.
+_SAM_LINE = """concat_ws(chr(9), qname, flag, rname, pos, mapq, cigar, rnext, pnext, tlen, seq,
+                         qual, nullif(tags, ''))"""
+
+# Text of the records sorted at once: records are read in windows of rec_no sized to about this
+# much SAM text, so a whole-file view never sorts the partition in memory.
+_WINDOW_BYTES = 64 << 20
+# SAM text per byte of the source file, for sizing the windows: BGZF-compressed BAM and CRAM
+# records expand about 3 to 4 times (SAM files 1 time).
+_TEXT_PER_FILE_BYTE = 4
+
+
+def _bounds(
+    connection: duckdb.DuckDBPyConnection, query: SelectionQuery, key: str
+) -> tuple[int, int, int]:
+    """(count, first rec_no, last rec_no) of the selected records. This query also binds and
+    runs a ``where`` predicate over every candidate record, so its errors come before any
+    output."""
+    parameters = {**query.parameters, "key": key, "first": 0, "stop": 1 << 62}
+    try:
+        count, first, last = connection.execute(
+            f"SELECT count(*), min(rec_no), max(rec_no) FROM {query.from_sql}", parameters
+        ).fetchone()
+    except (duckdb.ProgrammingError, duckdb.DataError) as error:
+        if query.where is None:
+            raise
+        # Binding and running the predicate: an unknown column or function, an aggregate, a
+        # failed cast. DuckDB's first lines say what; the rest quotes the generated SQL.
+        reason = str(error).split("\n\nLINE ")[0]
+        raise SelectionError(f"--where {query.where!r}: {reason}") from error
+    return count, first or 0, last or 0
+
+
+def count_selected(
+    connection: duckdb.DuckDBPyConnection, tables: TableNames, key: str, selection: Selection
+) -> int:
+    """``samtools view -c``: the number of records of ``key`` that ``selection`` keeps."""
+    return _bounds(connection, selection_query(connection, tables, selection), key)[0]
+
+
+def _window_rows(connection: duckdb.DuckDBPyConnection, tables: TableNames, key: str) -> int:
+    size_bytes, read_count = connection.execute(
+        f"SELECT size_bytes, read_count FROM {tables.files} WHERE key = $key", {"key": key}
+    ).fetchone()
+    text_per_record = max(1, size_bytes * _TEXT_PER_FILE_BYTE // max(read_count, 1))
+    return max(1_000, _WINDOW_BYTES // text_per_record)
+
+
+def selected_lines(
+    connection: duckdb.DuckDBPyConnection,
+    tables: TableNames,
+    key: str,
+    selection: Selection,
+    batch_rows: int,
+) -> Iterator[pa.Array]:
+    """The SAM lines of the selected records of ``key`` in file order, as Arrow string arrays of
+    at most ``batch_rows``. Raises ``SelectionError`` now, before any line, for a selection that
+    cannot run."""
+    query = selection_query(connection, tables, selection)
+    count, first, last = _bounds(connection, query, key)
+    window = _window_rows(connection, tables, key)
+    starts = range(first, last + 1, window) if count else range(0)
+    return _windows(connection, query, key, starts, window, batch_rows)
+
+
+def _windows(
+    connection: duckdb.DuckDBPyConnection,
+    query: SelectionQuery,
+    key: str,
+    starts: range,
+    window: int,
+    batch_rows: int,
+) -> Iterator[pa.Array]:
+    for start in starts:
+        result = connection.sql(
+            f"SELECT {_SAM_LINE} AS line FROM {query.from_sql} ORDER BY rec_no",
+            params={**query.parameters, "key": key, "first": start, "stop": start + window},
+        )
+        for batch in result.to_arrow_reader(batch_rows):
+            yield batch.column(0)
