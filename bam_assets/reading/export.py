@@ -76,13 +76,20 @@ def _write_htslib(
     header = pysam.AlignmentHeader.from_text(header_text)
     options = {"reference_filename": reference} if file_format == "cram" else {}
     written = 0
-    with pysam.AlignmentFile(
-        target, _WRITE_MODES[file_format], header=header, threads=1 + threads, **options
-    ) as out:
-        for lines in batches:
-            for line in lines:
-                out.write(pysam.AlignedSegment.fromstring(line, header))
-            written += len(lines)
+    try:
+        with pysam.AlignmentFile(
+            target, _WRITE_MODES[file_format], header=header, threads=1 + threads, **options
+        ) as out:
+            for lines in batches:
+                for line in lines:
+                    out.write(pysam.AlignedSegment.fromstring(line, header))
+                written += len(lines)
+    except (OSError, ValueError) as error:
+        # htslib has said why on standard error (a reference whose M5 differs from @SQ's, ...).
+        raise OutputError(
+            f"htslib could not write the {file_format.upper()} output ({error}); "
+            "see its messages above"
+        ) from error
     return written
 
 

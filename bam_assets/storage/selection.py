@@ -91,7 +91,7 @@ def predicate_sql(connection: duckdb.DuckDBPyConnection, where: str) -> str:
         if len(duckdb.extract_statements(statement)) != 1:
             raise SelectionError(f"--where {where!r} is more than one SQL statement")
     except duckdb.ParserException as error:
-        raise SelectionError(f"--where {where!r} is not an SQL expression: {error}") from error
+        raise SelectionError(f"--where {where!r} is not one SQL expression: {error}") from error
     parsed = json.loads(
         connection.execute("SELECT json_serialize_sql($sql)", {"sql": statement}).fetchone()[0]
     )
