@@ -2,13 +2,20 @@
 and ``stats`` computed by SQL over the stored reads."""
 
 import argparse
+import operator
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import reduce
 from pathlib import Path
 
+from bam_assets.model.regions import RegionError
+from bam_assets.model.selection import ReadFilters, SelectionError, parse_flags
+from bam_assets.orchestration.export import count, export
 from bam_assets.orchestration.resources import StoreResource
 from bam_assets.orchestration.settings import StoreSettings
+from bam_assets.reading.bed import read_bed
+from bam_assets.reading.export import OutputError
 from bam_assets.stats.flagstat import flagstat
 from bam_assets.stats.idxstats import idxstats, reference_lengths
 from bam_assets.stats.samtools_text import flagstat_text, idxstats_text, sn_lines
@@ -16,13 +23,17 @@ from bam_assets.stats.summary_numbers import summary_numbers
 from bam_assets.storage.store import PartitionNotFoundError, StoreMissingError, StoreSession
 
 
+def _store(arguments: argparse.Namespace) -> StoreResource:
+    """The store of ``--db``, read with every CPU and DuckDB's own memory limit (reads are short
+    and parallel)."""
+    return StoreResource(settings=StoreSettings(database=arguments.db, memory_limit=None))
+
+
 @contextmanager
 def _read_session(arguments: argparse.Namespace) -> Iterator[StoreSession]:
-    """A read-only session on the store of ``--db``, with every CPU and DuckDB's own memory
-    limit (reads are short and parallel)."""
-    store = StoreResource(settings=StoreSettings(database=arguments.db, memory_limit=None))
+    """A read-only session on the store of ``--db``."""
     try:
-        with store.session(read_only=True, all_cpus=True) as session:
+        with _store(arguments).session(read_only=True, all_cpus=True) as session:
             yield session
     except StoreMissingError as error:
         raise SystemExit(f"{error}: run 'bam-assets ingest PATH' first.") from error
@@ -38,15 +49,58 @@ def _key_for(session: StoreSession, file_or_key: str) -> str:
         raise SystemExit(str(error)) from error
 
 
+def _filters(arguments: argparse.Namespace) -> ReadFilters:
+    """``view``'s filter options as samtools reads them (flags given twice add up)."""
+    read_groups = set(arguments.read_groups)
+    if arguments.read_group_file:
+        try:
+            read_groups.update(Path(arguments.read_group_file).read_text().split())
+        except OSError as error:
+            raise SelectionError(f"cannot read the read group file: {error}") from error
+    flags = {
+        name: reduce(operator.or_, map(parse_flags, getattr(arguments, name)), 0)
+        for name in ("require_flags", "exclude_flags", "exclude_all_flags")
+    }
+    return ReadFilters(
+        **flags,
+        min_mapq=arguments.min_mapq,
+        targets=read_bed(arguments.bed) if arguments.bed else None,
+        read_groups=frozenset(read_groups)
+        if arguments.read_groups or arguments.read_group_file
+        else None,
+        where=arguments.where,
+    )
+
+
 def view(arguments: argparse.Namespace) -> int:
+    """``samtools view``: regions, filters, counts, and SAM/BAM/CRAM out; any bad option stops
+    it with a message before anything is written."""
     with _read_session(arguments) as session:
         key = _key_for(session, arguments.file_or_key)
-        out = sys.stdout
-        if arguments.header:
-            out.write(session.header_text(key))
-        for lines in session.iter_sam_lines(key):
-            out.write("\n".join(lines.to_pylist()))
-            out.write("\n")
+    store = _store(arguments)
+    try:
+        filters = _filters(arguments)
+        if arguments.count:
+            counted = f"{count(store, key, arguments.regions, filters)}\n"
+            if arguments.output:
+                Path(arguments.output).write_text(counted)
+            else:
+                sys.stdout.write(counted)
+            return 0
+        export(
+            store,
+            key,
+            arguments.regions,
+            arguments.output,
+            filters=filters,
+            file_format=arguments.file_format,
+            with_header=arguments.with_header,
+            header_only=arguments.header_only,
+            reference=arguments.reference,
+            threads=arguments.threads,
+        )
+    except (SelectionError, RegionError, OutputError) as error:
+        raise SystemExit(f"bam-assets view: {error}") from error
     return 0
 
 
