@@ -105,7 +105,10 @@ def _parser() -> argparse.ArgumentParser:
         help="keep read group RG (records without an RG tag are kept too, as in samtools)",
     )
     filters.add_argument(
-        "-R", dest="read_group_file", metavar="FILE", help="keep the read groups listed in FILE"
+        "-R",
+        dest="read_group_file",
+        metavar="FILE",
+        help="keep the read groups listed in FILE; ^FILE drops them",
     )
     filters.add_argument(
         "--where",

@@ -49,14 +49,24 @@ def _key_for(session: StoreSession, file_or_key: str) -> str:
         raise SystemExit(str(error)) from error
 
 
+def _read_group_file(path: str) -> frozenset[str]:
+    """The read group names of a file, separated by white space (as samtools reads them)."""
+    try:
+        return frozenset(Path(path).read_text().split())
+    except OSError as error:
+        raise SelectionError(f"cannot read the read group file: {error}") from error
+
+
 def _filters(arguments: argparse.Namespace) -> ReadFilters:
     """``view``'s filter options as samtools reads them (flags given twice add up)."""
-    read_groups = set(arguments.read_groups)
-    if arguments.read_group_file:
-        try:
-            read_groups.update(Path(arguments.read_group_file).read_text().split())
-        except OSError as error:
-            raise SelectionError(f"cannot read the read group file: {error}") from error
+    read_groups = frozenset(arguments.read_groups) if arguments.read_groups else None
+    excluded = frozenset()
+    if arguments.read_group_file and arguments.read_group_file.startswith("^"):
+        if read_groups is not None:
+            raise SelectionError("-r and -R ^FILE cannot be mixed (keep some, or drop some)")
+        excluded = _read_group_file(arguments.read_group_file[1:])
+    elif arguments.read_group_file:
+        read_groups = (read_groups or frozenset()) | _read_group_file(arguments.read_group_file)
     flags = {
         name: reduce(operator.or_, map(parse_flags, getattr(arguments, name)), 0)
         for name in ("require_flags", "exclude_flags", "exclude_all_flags")
@@ -65,9 +75,8 @@ def _filters(arguments: argparse.Namespace) -> ReadFilters:
         **flags,
         min_mapq=arguments.min_mapq,
         targets=read_bed(arguments.bed) if arguments.bed else None,
-        read_groups=frozenset(read_groups)
-        if arguments.read_groups or arguments.read_group_file
-        else None,
+        read_groups=read_groups,
+        excluded_read_groups=excluded,
         where=arguments.where,
     )
 

@@ -25,8 +25,8 @@ class ReadFilters:
     - ``min_mapq`` (``-q``): MAPQ at least this.
     - ``targets`` (``-L``): overlaps one of these intervals (a BED file); ``None`` means no BED,
       ``()`` an empty one, which keeps nothing. Unplaced records never overlap.
-    - ``read_groups`` (``-r``/``-R``): an ``RG:Z`` tag among these; as in samtools, a record
-      without an RG tag is kept.
+    - ``read_groups`` (``-r``/``-R``): an ``RG:Z`` tag among these; ``excluded_read_groups``
+      (``-R ^FILE``): not among these. As in samtools, a record without an RG tag is kept.
     - ``where`` (``--where``): an SQL predicate on the reads table's columns.
     """
 
@@ -36,6 +36,7 @@ class ReadFilters:
     min_mapq: int = 0
     targets: tuple[Region, ...] | None = None
     read_groups: frozenset[str] | None = None
+    excluded_read_groups: frozenset[str] = frozenset()
     where: str | None = None
 
 

@@ -17,6 +17,7 @@ so thousands of intervals cost a sort, not a comparison per record and interval.
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 import duckdb
@@ -29,10 +30,11 @@ from bam_assets.model.tables import TableNames
 # The last reference base a record covers, as the index iterator counts it (bam_endpos).
 _READ_END = "coalesce(end_pos, pos)"
 
-# RG:Z value of the optional fields; records without an RG tag pass -r/-R (sam_view.c).
+# Whether the RG:Z value is among $groups; records without an RG tag pass -r and -R
+# (sam_view.c, process_aln).
 _READ_GROUP = (
     "(NOT regexp_matches(tags, '(^|\\t)RG:') "
-    "OR list_contains($read_groups, regexp_extract(tags, '(?:^|\\t)RG:Z:([^\\t]*)', 1)))"
+    "OR {negation}list_contains(${groups}, regexp_extract(tags, '(?:^|\\t)RG:Z:([^\\t]*)', 1)))"
 )
 
 
@@ -139,7 +141,10 @@ def _filters_sql(filters: ReadFilters, parameters: dict[str, Any]) -> list[str]:
         conditions.append("mapq >= $min_mapq")
     if filters.read_groups is not None:
         parameters["read_groups"] = sorted(filters.read_groups)
-        conditions.append(_READ_GROUP)
+        conditions.append(_READ_GROUP.format(negation="", groups="read_groups"))
+    if filters.excluded_read_groups:
+        parameters["excluded_read_groups"] = sorted(filters.excluded_read_groups)
+        conditions.append(_READ_GROUP.format(negation="NOT ", groups="excluded_read_groups"))
     return conditions
 
 
@@ -185,8 +190,9 @@ def selection_query(
 _SAM_LINE = """concat_ws(chr(9), qname, flag, rname, pos, mapq, cigar, rnext, pnext, tlen, seq,
                          qual, nullif(tags, ''))"""
 
-# Text of the records sorted at once: records are read in windows of rec_no sized to about this
-# much SAM text, so a whole-file view never sorts the partition in memory.
+# Text of the records sorted at once: the selected records are read in windows of rec_no, each
+# holding about this much SAM text when they spread evenly, so a whole-file view never sorts the
+# partition in memory.
 _WINDOW_BYTES = 64 << 20
 # SAM text per byte of the source file, for sizing the windows: BGZF-compressed BAM and CRAM
 # records expand about 3 to 4 times (SAM files 1 time).
@@ -221,7 +227,8 @@ def count_selected(
     return _bounds(connection, selection_query(connection, tables, selection), key)[0]
 
 
-def _window_rows(connection: duckdb.DuckDBPyConnection, tables: TableNames, key: str) -> int:
+def _window_records(connection: duckdb.DuckDBPyConnection, tables: TableNames, key: str) -> int:
+    """How many records of ``key`` make about ``_WINDOW_BYTES`` of SAM text."""
     size_bytes, read_count = connection.execute(
         f"SELECT size_bytes, read_count FROM {tables.files} WHERE key = $key", {"key": key}
     ).fetchone()
@@ -238,26 +245,31 @@ def selected_lines(
 ) -> Iterator[pa.Array]:
     """The SAM lines of the selected records of ``key`` in file order, as Arrow string arrays of
     at most ``batch_rows``. Raises ``SelectionError`` now, before any line, for a selection that
-    cannot run."""
+    cannot run.
+
+    The rec_no range of the selected records is cut into as many equal windows as it takes to
+    hold about ``_window_records`` each; each window is one query sorted by rec_no.
+    """
     query = selection_query(connection, tables, selection)
     count, first, last = _bounds(connection, query, key)
-    window = _window_rows(connection, tables, key)
-    starts = range(first, last + 1, window) if count else range(0)
-    return _windows(connection, query, key, starts, window, batch_rows)
+    if not count:
+        return iter(())
+    windows = -(-count // _window_records(connection, tables, key))
+    bounds = [first + (last + 1 - first) * index // windows for index in range(windows + 1)]
+    return _windows(connection, query, key, list(pairwise(bounds)), batch_rows)
 
 
 def _windows(
     connection: duckdb.DuckDBPyConnection,
     query: SelectionQuery,
     key: str,
-    starts: range,
-    window: int,
+    windows: list[tuple[int, int]],
     batch_rows: int,
 ) -> Iterator[pa.Array]:
-    for start in starts:
+    for first, stop in windows:
         result = connection.sql(
             f"SELECT {_SAM_LINE} AS line FROM {query.from_sql} ORDER BY rec_no",
-            params={**query.parameters, "key": key, "first": start, "stop": start + window},
+            params={**query.parameters, "key": key, "first": first, "stop": stop},
         )
         for batch in result.to_arrow_reader(batch_rows):
             yield batch.column(0)

@@ -65,6 +65,10 @@ def test_read_group_and_bed_files(real_database, tmp_path):
     expected = samtools_view(REAL_DATA / MPILEUP, *arguments)
     assert view(real_database, MPILEUP, *arguments) == expected
     assert view(real_database, MPILEUP, "-c", *arguments) == f"{expected.count(chr(10))}\n"
+    dropped = ["-R", f"^{groups}", "17:2000-"]
+    assert view(real_database, MPILEUP, *dropped) == samtools_view(
+        REAL_DATA / MPILEUP, *dropped[:2], regions=dropped[2:]
+    )
 
 
 def test_bam_and_sam_files_and_a_count_file_out(real_database, tmp_path):
@@ -110,6 +114,7 @@ BAD_INPUT = [
     ([UNMAPPED, "--where", "no_such_column > 1"], 'Referenced column "no_such_column"'),
     ([UNMAPPED, "-L", "/no/such.bed"], "cannot read BED file /no/such.bed"),
     ([UNMAPPED, "-R", "/no/such.txt"], "cannot read the read group file"),
+    ([UNMAPPED, "-r", "a", "-R", "^/dev/null"], "-r and -R ^FILE cannot be mixed"),
     ([UNMAPPED, "-C"], "CRAM output needs the reference FASTA"),
     # The shared FASTA is a 4200-bp excerpt of chromosome 17: its MD5 is not the @SQ line's M5.
     ([MPILEUP, "-C", "-T", str(CRAM_REFERENCE)], "htslib could not write the CRAM output"),

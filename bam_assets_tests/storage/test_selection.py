@@ -81,3 +81,13 @@ def test_windows_of_any_size_give_the_records_in_file_order(real_database, monke
     assert lines() == expected
     monkeypatch.setattr(selection, "_WINDOW_BYTES", 1)  # 1,000 records a window: 9 windows
     assert lines() == expected
+    # an uneven selection, dense at the start and sparse after: windows of unequal counts
+    where = ReadFilters(where="rec_no < 3000 OR rec_no % 100 = 0")
+    with read_session(real_database) as session:
+        arrays = session.iter_sam_lines(PAIRED, Selection(filters=where))
+        chosen = [line for array in arrays for line in array.to_pylist()]
+    assert chosen == [
+        line
+        for number, line in enumerate(expected.splitlines())
+        if number < 3000 or number % 100 == 0
+    ]
