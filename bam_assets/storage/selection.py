@@ -7,16 +7,19 @@ table, ``pos <= end AND coalesce(end_pos, pos) >= start`` (both 1-based and clos
 ``*`` is the records without a reference (``rname = '*'``). The filters follow ``process_aln`` in
 samtools' sam_view.c.
 
-Plain SQL over ``tables``, so any store whose session runs DuckDB SQL can run it. Few regions
-become one OR of range conditions on ``rname``/``pos``, which DuckDB checks against each row
-group's min/max before reading it; a BED file's intervals, merged as samtools merges them, are
-matched with an ASOF join (each record against the last interval starting at or before its end),
-so thousands of intervals cost a sort, not a comparison per record and interval.
+Plain SQL over ``tables``, so any store whose session runs DuckDB SQL can run it. Every query
+names one partition (``key``) and a range of ``rec_no``, and DuckDB skips the row groups whose
+min/max of those columns cannot match. With regions, a first query finds the rec_no span of the
+records that overlap them, with conditions on ``rname``, ``pos`` and ``end_pos`` that skip row
+groups too (in a coordinate-sorted partition all but the few holding the regions); the count and
+the records are then read from that span only. A BED file's intervals, merged as samtools merges
+them, are matched with an ASOF join (each record against the last interval starting at or before
+its end), so thousands of intervals cost a sort, not a comparison per record and interval.
 """
 
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
 
@@ -42,29 +45,50 @@ _READ_GROUP = (
 class SelectionQuery:
     """The selected records of partition ``$key`` with ``rec_no`` in ``[$first, $stop)``:
     ``from_sql`` is a subquery (``FROM ...``) with every column of the reads table, unordered;
-    ``parameters`` are its values apart from ``key``, ``first`` and ``stop``."""
+    ``parameters`` are its values apart from ``key``, ``first`` and ``stop``.
+
+    With regions, ``span_sql`` (values ``span_parameters`` and ``key``) gives the first and last
+    rec_no of the records that overlap any of them: a range that holds every selected record,
+    found with conditions DuckDB checks against each row group's min/max."""
 
     from_sql: str
     parameters: dict[str, Any]
     where: str | None = None
+    span_sql: str | None = None
+    span_parameters: dict[str, Any] = field(default_factory=dict)
 
 
-def _regions_sql(regions: Sequence[Region], parameters: dict[str, Any]) -> str:
-    """``rname``/``pos`` conditions, one per region, OR-ed: DuckDB prunes row groups with each."""
-    terms = []
+def _regions_sql(
+    regions: Sequence[Region], tables: TableNames, parameters: dict[str, Any]
+) -> tuple[str, str]:
+    """The overlap condition of ``regions`` (one OR) and their span query (see
+    ``SelectionQuery``); ``parameters`` receives their values.
+
+    A condition on ``coalesce(end_pos, pos)`` cannot skip a row group, so the span query asks
+    for the same records as two conditions on plain columns per region (those with an
+    ``end_pos``, and the one-base records without one), each able to skip row groups: in a
+    coordinate-sorted file, every row group but those holding the region."""
+    terms, branches = [], []
     for index, region in enumerate(regions):
         if region.rname == UNPLACED:
             terms.append(f"rname = '{UNPLACED}'")
+            branches.append(f"rname = '{UNPLACED}'")
             continue
         parameters |= {
             f"rname_{index}": region.rname,
             f"start_{index}": region.start,
             f"end_{index}": region.end,
         }
-        terms.append(
-            f"(rname = $rname_{index} AND pos <= $end_{index} AND {_READ_END} >= $start_{index})"
-        )
-    return "(" + " OR ".join(terms) + ")"
+        placed = f"rname = $rname_{index} AND pos <= $end_{index}"
+        terms.append(f"({placed} AND {_READ_END} >= $start_{index})")
+        branches += [
+            f"{placed} AND end_pos >= $start_{index}",
+            f"{placed} AND pos >= $start_{index} AND end_pos IS NULL",
+        ]
+    span = " UNION ALL ".join(
+        f"SELECT rec_no FROM {tables.reads} WHERE key = $key AND {branch}" for branch in branches
+    )
+    return "(" + " OR ".join(terms) + ")", f"SELECT min(rec_no), max(rec_no) FROM ({span})"
 
 
 def _merged(intervals: Sequence[Region]) -> list[Region]:
@@ -155,8 +179,11 @@ def selection_query(
     expression."""
     parameters: dict[str, Any] = {}
     conditions = ["key = $key", "rec_no >= $first", "rec_no < $stop"]
+    span_sql = None
     if selection.regions:
-        conditions.append(_regions_sql(selection.regions, parameters))
+        overlap, span_sql = _regions_sql(selection.regions, tables, parameters)
+        conditions.append(overlap)
+    span_parameters = dict(parameters)
     conditions += _filters_sql(selection.filters, parameters)
     # The user's predicate is the whole WHERE of a query over the partition's rows already chosen.
     sql = f"(SELECT * FROM {tables.reads} WHERE {' AND '.join(conditions)}) AS reads"
@@ -183,7 +210,7 @@ def selection_query(
             ON reads.rname = targets.target_rname AND {_READ_END} >= targets.target_start
             WHERE reads.pos <= targets.target_end
         ) AS reads"""
-    return SelectionQuery(sql, parameters, selection.filters.where)
+    return SelectionQuery(sql, parameters, selection.filters.where, span_sql, span_parameters)
 
 
 # A record as ``samtools view`` prints it: the 11 fields and the optional ones, tab-separated.
@@ -205,7 +232,14 @@ def _bounds(
     """(count, first rec_no, last rec_no) of the selected records. This query also binds and
     runs a ``where`` predicate over every candidate record, so its errors come before any
     output."""
-    parameters = {**query.parameters, "key": key, "first": 0, "stop": 1 << 62}
+    first, stop = 0, 1 << 62
+    if query.span_sql is not None:
+        span = connection.execute(query.span_sql, {**query.span_parameters, "key": key})
+        first, last = span.fetchone()
+        if first is None:
+            return 0, 0, 0
+        stop = last + 1
+    parameters = {**query.parameters, "key": key, "first": first, "stop": stop}
     try:
         count, first, last = connection.execute(
             f"SELECT count(*), min(rec_no), max(rec_no) FROM {query.from_sql}", parameters
