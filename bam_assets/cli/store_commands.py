@@ -91,10 +91,13 @@ def view(arguments: argparse.Namespace) -> int:
         filters = _filters(arguments)
         if arguments.count:
             counted = f"{count(store, key, arguments.regions, filters)}\n"
-            if arguments.output:
-                Path(arguments.output).write_text(counted)
-            else:
+            if not arguments.output:
                 sys.stdout.write(counted)
+                return 0
+            try:
+                Path(arguments.output).write_text(counted)
+            except OSError as error:
+                raise OutputError(f"cannot write {arguments.output}: {error.strerror}") from error
             return 0
         export(
             store,
