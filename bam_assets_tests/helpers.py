@@ -1,7 +1,8 @@
 """What the tests share besides fixtures: the real files in ../shared/test-data/real and samtools as
 the oracle, the settings of a test instance, and materializing partitions through Dagster."""
 
-from collections.abc import Iterator
+import random
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -39,9 +40,9 @@ def samtools_input(path: Path) -> list[str]:
     return [str(path)]
 
 
-def samtools_view(path: Path, *arguments: str) -> str:
-    """What ``samtools view --no-PG`` prints for ``path`` (the oracle)."""
-    return pysam.view(*arguments, "--no-PG", *samtools_input(path))
+def samtools_view(path: Path, *arguments: str, regions: Sequence[str] = ()) -> str:
+    """What ``samtools view --no-PG ARGUMENTS PATH REGIONS`` prints (the oracle)."""
+    return pysam.view(*arguments, "--no-PG", *samtools_input(path), *regions)
 
 
 def bgzf_blocks(data: bytes) -> list[tuple[int, int]]:
@@ -149,3 +150,74 @@ def ingest_files(settings: IngestSettings, keys: list[str]) -> IngestSettings:
     for key in keys:
         materialize_partition(settings, key, instance)
     return settings
+
+
+# Reference names a region has to be careful with: a colon and a '*' in a name (GRCh38's HLA
+# contigs), a name that is also 'name:range' of another one, an alternative name (AN).
+MANY_CONTIG_NAMES = [f"chr{index}" for index in range(1, 31)] + [
+    "HLA-A*01:01:01:01",
+    "chrA",
+    "chrA:1-100",
+    "chrUn_KI270302v1",
+    "chrEmpty",
+]
+MANY_CONTIG_ALIAS = ("chr30", "thirty")
+
+
+def write_many_contigs(folder: Path, records: int = 3000, seed: int = 11) -> tuple[Path, Path]:
+    """A coordinate-sorted, indexed BAM over 35 contigs (one without reads) and its FASTA
+    reference (indexed), written with a fixed seed for region and filter tests.
+
+    Its records exercise htslib's overlap rules: spliced reads (long N) and deletions that start
+    far left of a region, unmapped reads placed beside their mates (flag 4 with a position, with
+    and without a CIGAR), a CIGAR of soft clips only (a 1-base span), unplaced reads at the
+    end; and every flag bit, MAPQ 0-60 and 255, three read groups and records without one. The
+    unsorted SAM it was sorted from stays beside it (``many_contigs.sam``). Returns (bam, fasta).
+    """
+    rng = random.Random(seed)
+    lengths = {name: rng.randint(8_000, 40_000) for name in MANY_CONTIG_NAMES}
+    fasta = folder / "many_contigs.fa"
+    with fasta.open("w") as out:
+        for name, length in lengths.items():
+            out.write(f">{name}\n{''.join(rng.choices('ACGT', k=length))}\n")
+    pysam.faidx(str(fasta))
+    header = ["@HD\tVN:1.6\tSO:unsorted"]
+    for name, length in lengths.items():
+        alias = f"\tAN:{MANY_CONTIG_ALIAS[1]}" if name == MANY_CONTIG_ALIAS[0] else ""
+        header.append(f"@SQ\tSN:{name}\tLN:{length}{alias}")
+    header += [f"@RG\tID:rg{index}\tSM:s{index}" for index in (1, 2, 3)]
+    placed = [name for name in MANY_CONTIG_NAMES if name != "chrEmpty"]
+    lines = []
+    for index in range(records):
+        name = rng.choice(placed)
+        length = rng.randint(20, 120)
+        pos = rng.randint(1, lengths[name] - 5_000)
+        roll = rng.random()
+        cigar = f"{length}M"
+        if roll < 0.05:
+            cigar = f"{length // 2}M{rng.randint(500, 4_000)}N{length - length // 2}M"
+        elif roll < 0.10:
+            cigar = f"{length // 2}M{rng.randint(1, 50)}D{length - length // 2}M"
+        elif roll < 0.13:
+            cigar = f"5S{length - 10}M5S"
+        elif roll < 0.14:
+            cigar = f"{length}S"
+        flag = rng.choice((0, 16, 99, 147, 83, 163, 256, 272, 1024, 1040, 512, 2048, 2064))
+        if roll > 0.95:  # an unmapped read placed beside its mate, some keeping a CIGAR
+            flag = rng.choice((69, 133, 4, 4 | 16))
+            cigar = cigar if roll > 0.98 else "*"
+        mapq = 0 if flag & 4 else rng.choice((0, 1, 10, 20, 30, 60, 255))
+        read_group = rng.choice(("\tRG:Z:rg1", "\tRG:Z:rg2", "\tRG:Z:rg3", ""))
+        seq = "".join(rng.choices("ACGT", k=length))
+        lines.append(
+            f"r{index:05d}\t{flag}\t{name}\t{pos}\t{mapq}\t{cigar}\t=\t{pos}\t0\t{seq}\t"
+            f"{'I' * length}\tNM:i:{rng.randint(0, 3)}{read_group}"
+        )
+    for index in range(records // 50):
+        lines.append(f"u{index:05d}\t4\t*\t0\t0\t*\t*\t0\t0\tACGT\tIIII\tRG:Z:rg{1 + index % 3}")
+    sam = folder / "many_contigs.sam"
+    sam.write_text("\n".join(header + lines) + "\n")
+    bam = folder / "many_contigs.bam"
+    pysam.sort("-o", str(bam), str(sam))
+    pysam.index(str(bam))
+    return bam, fasta

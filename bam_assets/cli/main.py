@@ -51,11 +51,79 @@ def _parser() -> argparse.ArgumentParser:
         "view",
         parents=[database],
         add_help=False,
-        help="print stored records as 'samtools view --no-PG' would",
+        help="print or write stored records as 'samtools view --no-PG' would",
+        description="The records of a stored file that overlap the regions (all when none) and "
+        "pass the filters, each once, in file order, as 'samtools view -M --no-PG' gives them.",
     )
     view_parser.add_argument("file_or_key", metavar="FILE_OR_KEY")
     view_parser.add_argument(
-        "-h", dest="header", action="store_true", help="print the header first"
+        "regions",
+        nargs="*",
+        metavar="REGION",
+        help="chr1, chr1:100000, chr1:100000-, chr1:100-200 (1-based, closed), '*' (unplaced "
+        "records) or '.' (all); {name}:100-200 quotes a name with a colon",
+    )
+    output = view_parser.add_argument_group("output")
+    output.add_argument("-h", dest="with_header", action="store_true", help="print the header")
+    output.add_argument("-H", dest="header_only", action="store_true", help="print the header only")
+    output.add_argument("-c", dest="count", action="store_true", help="print only the count")
+    output.add_argument("-o", "--output", metavar="FILE", help="write to FILE [stdout]")
+    output.add_argument(
+        "-O",
+        "--output-fmt",
+        dest="file_format",
+        metavar="FORMAT",
+        help="sam, bam or cram [from -o's extension, else sam]",
+    )
+    output.add_argument(
+        "-b", dest="file_format", action="store_const", const="bam", help="same as -O bam"
+    )
+    output.add_argument(
+        "-C", dest="file_format", action="store_const", const="cram", help="same as -O cram"
+    )
+    output.add_argument(
+        "-T", "--reference", metavar="FASTA", help="reference FASTA (with .fai) for CRAM output"
+    )
+    output.add_argument(
+        "-@", "--threads", type=int, default=0, help="extra BAM/CRAM compression threads [0]"
+    )
+    filters = view_parser.add_argument_group("filters (samtools view's meaning)")
+    for option, dest, meaning in (
+        ("-f", "require_flags", "keep records with all of the FLAG bits set"),
+        ("-F", "exclude_flags", "drop records with any of the FLAG bits set"),
+        ("-G", "exclude_all_flags", "drop records with all of the FLAG bits set"),
+    ):
+        filters.add_argument(
+            option,
+            dest=dest,
+            action="append",
+            default=[],
+            metavar="FLAG",
+            help=f"{meaning}: a number (0x hex, 0 octal) or names (DUP,SECONDARY)",
+        )
+    filters.add_argument("-q", dest="min_mapq", type=int, default=0, help="minimum MAPQ [0]")
+    filters.add_argument(
+        "-L", dest="bed", metavar="FILE", help="keep records overlapping the BED file's intervals"
+    )
+    filters.add_argument(
+        "-r",
+        dest="read_groups",
+        action="append",
+        default=[],
+        metavar="RG",
+        help="keep read group RG (records without an RG tag are kept too, as in samtools)",
+    )
+    filters.add_argument(
+        "-R",
+        dest="read_group_file",
+        metavar="FILE",
+        help="keep the read groups listed in FILE; ^FILE drops them",
+    )
+    filters.add_argument(
+        "--where",
+        metavar="SQL",
+        help="keep records for which this SQL predicate on the reads columns is true, "
+        "e.g. 'tlen > 1000 AND NOT is_duplicate'",
     )
     view_parser.add_argument("--help", action="help", help="show this help message and exit")
     view_parser.set_defaults(run=view)
@@ -83,7 +151,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    arguments = _parser().parse_args(argv)
+    parser = _parser()
+    arguments, unparsed = parser.parse_known_args(argv)
+    # samtools view takes options after the file too (view FILE -c chr1): argparse leaves the
+    # regions that follow such options unparsed.
+    if arguments.command == "view" and not any(a.startswith("-") for a in unparsed):
+        arguments.regions += unparsed
+    elif unparsed:
+        parser.error(f"unrecognized arguments: {' '.join(unparsed)}")
     try:
         return arguments.run(arguments)
     except BrokenPipeError:

@@ -2,13 +2,20 @@
 and ``stats`` computed by SQL over the stored reads."""
 
 import argparse
+import operator
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import reduce
 from pathlib import Path
 
+from bam_assets.model.regions import RegionError
+from bam_assets.model.selection import ReadFilters, SelectionError, parse_flags
+from bam_assets.orchestration.export import count, export
 from bam_assets.orchestration.resources import StoreResource
 from bam_assets.orchestration.settings import store_settings
+from bam_assets.reading.bed import read_bed
+from bam_assets.reading.export import OutputError
 from bam_assets.stats.flagstat import flagstat
 from bam_assets.stats.idxstats import idxstats, reference_lengths
 from bam_assets.stats.samtools_text import flagstat_text, idxstats_text, sn_lines
@@ -16,15 +23,19 @@ from bam_assets.stats.summary_numbers import summary_numbers
 from bam_assets.storage.store import PartitionNotFoundError, StoreMissingError, StoreSession
 
 
-@contextmanager
-def _read_session(arguments: argparse.Namespace) -> Iterator[StoreSession]:
-    """A read-only session on the store of ``--db`` or ``--lake``, with every CPU and DuckDB's
-    own memory limit (reads are short and parallel)."""
-    store = StoreResource(
+def _store(arguments: argparse.Namespace) -> StoreResource:
+    """The store of ``--db`` or ``--lake``, read with every CPU and DuckDB's own memory limit
+    (reads are short and parallel)."""
+    return StoreResource(
         settings=store_settings(arguments.backend, arguments.db, memory_limit=None)
     )
+
+
+@contextmanager
+def _read_session(arguments: argparse.Namespace) -> Iterator[StoreSession]:
+    """A read-only session on the store of ``--db`` or ``--lake``."""
     try:
-        with store.session(read_only=True, all_cpus=True) as session:
+        with _store(arguments).session(read_only=True, all_cpus=True) as session:
             yield session
     except StoreMissingError as error:
         raise SystemExit(f"{error}: run 'bam-assets ingest PATH' first.") from error
@@ -40,15 +51,70 @@ def _key_for(session: StoreSession, file_or_key: str) -> str:
         raise SystemExit(str(error)) from error
 
 
+def _read_group_file(path: str) -> frozenset[str]:
+    """The read group names of a file, separated by white space (as samtools reads them)."""
+    try:
+        return frozenset(Path(path).read_text().split())
+    except OSError as error:
+        raise SelectionError(f"cannot read the read group file: {error}") from error
+
+
+def _filters(arguments: argparse.Namespace) -> ReadFilters:
+    """``view``'s filter options as samtools reads them (flags given twice add up)."""
+    read_groups = frozenset(arguments.read_groups) if arguments.read_groups else None
+    excluded = frozenset()
+    if arguments.read_group_file and arguments.read_group_file.startswith("^"):
+        if read_groups is not None:
+            raise SelectionError("-r and -R ^FILE cannot be mixed (keep some, or drop some)")
+        excluded = _read_group_file(arguments.read_group_file[1:])
+    elif arguments.read_group_file:
+        read_groups = (read_groups or frozenset()) | _read_group_file(arguments.read_group_file)
+    flags = {
+        name: reduce(operator.or_, map(parse_flags, getattr(arguments, name)), 0)
+        for name in ("require_flags", "exclude_flags", "exclude_all_flags")
+    }
+    return ReadFilters(
+        **flags,
+        min_mapq=arguments.min_mapq,
+        targets=read_bed(arguments.bed) if arguments.bed else None,
+        read_groups=read_groups,
+        excluded_read_groups=excluded,
+        where=arguments.where,
+    )
+
+
 def view(arguments: argparse.Namespace) -> int:
+    """``samtools view``: regions, filters, counts, and SAM/BAM/CRAM out; any bad option stops
+    it with a message before anything is written."""
     with _read_session(arguments) as session:
         key = _key_for(session, arguments.file_or_key)
-        out = sys.stdout
-        if arguments.header:
-            out.write(session.header_text(key))
-        for lines in session.iter_sam_lines(key):
-            out.write("\n".join(lines.to_pylist()))
-            out.write("\n")
+    store = _store(arguments)
+    try:
+        filters = _filters(arguments)
+        if arguments.count:
+            counted = f"{count(store, key, arguments.regions, filters)}\n"
+            if not arguments.output:
+                sys.stdout.write(counted)
+                return 0
+            try:
+                Path(arguments.output).write_text(counted)
+            except OSError as error:
+                raise OutputError(f"cannot write {arguments.output}: {error.strerror}") from error
+            return 0
+        export(
+            store,
+            key,
+            arguments.regions,
+            arguments.output,
+            filters=filters,
+            file_format=arguments.file_format,
+            with_header=arguments.with_header,
+            header_only=arguments.header_only,
+            reference=arguments.reference,
+            threads=arguments.threads,
+        )
+    except (SelectionError, RegionError, OutputError) as error:
+        raise SystemExit(f"bam-assets view: {error}") from error
     return 0
 
 

@@ -19,6 +19,22 @@ FLAG_BITS = {
     "is_duplicate": 0x400,
     "is_supplementary": 0x800,
 }
+# The names ``samtools flags`` and ``samtools view -f/-F/-G`` take for them (htslib's
+# bam_str2flag).
+FLAG_NAMES = {
+    "PAIRED": 0x1,
+    "PROPER_PAIR": 0x2,
+    "UNMAP": 0x4,
+    "MUNMAP": 0x8,
+    "REVERSE": 0x10,
+    "MREVERSE": 0x20,
+    "READ1": 0x40,
+    "READ2": 0x80,
+    "SECONDARY": 0x100,
+    "QCFAIL": 0x200,
+    "DUP": 0x400,
+    "SUPPLEMENTARY": 0x800,
+}
 PAIRED = FLAG_BITS["is_paired"]
 UNMAPPED = FLAG_BITS["is_unmapped"]
 SECONDARY = FLAG_BITS["is_secondary"]

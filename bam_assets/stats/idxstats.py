@@ -1,6 +1,5 @@
 """``samtools idxstats``: mapped and unmapped records per contig (bam_index.c), in SQL."""
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -8,6 +7,7 @@ from typing import Any
 
 import duckdb
 
+from bam_assets.model.sam_header import header_contigs
 from bam_assets.model.tables import TableNames, TableSpec
 
 IDXSTATS_TABLE = TableSpec(
@@ -24,18 +24,6 @@ class IdxstatsRow:
     length: int
     mapped: int
     unmapped: int
-
-
-_SQ_LINE = re.compile(r"^@SQ\t(.*)$", re.MULTILINE)
-
-
-def header_contigs(text: str) -> list[tuple[str, int]]:
-    """(name, length) of every @SQ line of a SAM header, in header order."""
-    contigs = []
-    for match in _SQ_LINE.finditer(text):
-        fields_ = dict(field.split(":", 1) for field in match.group(1).split("\t") if ":" in field)
-        contigs.append((fields_["SN"], int(fields_.get("LN", 0))))
-    return contigs
 
 
 # bam_index.c (idxstats without an index, and the index's pseudo-bins): all records count,

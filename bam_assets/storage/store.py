@@ -20,8 +20,10 @@ from typing import Any, Protocol
 import duckdb
 import pyarrow as pa
 
+from bam_assets.model.selection import ALL_RECORDS, Selection
 from bam_assets.model.source_stream import SourceFile
 from bam_assets.model.tables import TableNames, TableSpec
+from bam_assets.storage.selection import count_selected, selected_lines
 
 
 class SideTable(Protocol):
@@ -165,21 +167,18 @@ class StoreSession(ABC):
         """The header as ``samtools view -H --no-PG`` printed it at ingest."""
         return self.file_row(key)[1]
 
-    def iter_sam_lines(self, key: str, batch_rows: int = 50_000) -> Iterator[pa.Array]:
-        """Yields the partition's records as SAM text lines (Arrow string arrays), in file
-        order."""
-        result = self.connection.sql(
-            f"""
-            SELECT concat_ws(chr(9), qname, flag, rname, pos, mapq, cigar, rnext, pnext, tlen,
-                             seq, qual, nullif(tags, '')) AS line
-            FROM {self.tables.reads}
-            WHERE key = ?
-            ORDER BY rec_no
-            """,
-            params=[key],
-        )
-        for batch in result.to_arrow_reader(batch_rows):
-            yield batch.column(0)
+    def iter_sam_lines(
+        self, key: str, selection: Selection = ALL_RECORDS, batch_rows: int = 50_000
+    ) -> Iterator[pa.Array]:
+        """Yields the records of partition ``key`` that ``selection`` keeps (every record by
+        default) as SAM text lines (Arrow string arrays), in file order, each record once. Raises
+        ``SelectionError`` before the first line for a selection that cannot run."""
+        return selected_lines(self.connection, self.tables, key, selection, batch_rows)
+
+    def count_reads(self, key: str, selection: Selection = ALL_RECORDS) -> int:
+        """The number of records of partition ``key`` that ``selection`` keeps
+        (``samtools view -c``)."""
+        return count_selected(self.connection, self.tables, key, selection)
 
 
 class Store(ABC):
