@@ -169,10 +169,20 @@ def float32(value: float) -> float:
     return struct.unpack("f", struct.pack("f", value))[0]
 
 
-def insert_size_moments(
+@dataclass(frozen=True)
+class InsertSizeBulk:
+    """The main bulk of insert sizes (stats.c, output_stats): the sizes below ``limit`` (the IS
+    lines printed), and their average and standard deviation."""
+
+    limit: int
+    average: float
+    standard_deviation: float
+
+
+def insert_size_bulk(
     histogram: Sequence[InsertSizeBin], bulk_fraction: float = DEFAULT_INSERT_BULK
-) -> tuple[float, float]:
-    """Average and standard deviation of the main bulk of insert sizes (stats.c, output_stats).
+) -> InsertSizeBulk:
+    """The main bulk of insert sizes, as samtools finds it.
 
     samtools walks the bins in order until the cumulative share exceeds ``-m`` (0.99) and
     computes the moments of that part only. This runs over the histogram (at most -i + 1 bins),
@@ -203,7 +213,7 @@ def insert_size_moments(
                 * (b.insert_size - average)
                 / (total if total else 1)
             )
-    return average, math.sqrt(variance)
+    return InsertSizeBulk(ibulk, average, math.sqrt(variance))
 
 
 def summary_numbers(
@@ -224,15 +234,15 @@ def summary_numbers(
     values = [int(v) for v in row]
     *counts, anomalous = values
     histogram = insert_size_histogram(connection, tables, key, max_insert_size)
-    average, deviation = insert_size_moments(histogram, insert_bulk)
+    bulk = insert_size_bulk(histogram, insert_bulk)
     return SummaryNumbers(
         *counts,
         reads_on_different_chromosomes=anomalous,
         inward_pairs=sum(b.inward for b in histogram),
         outward_pairs=sum(b.outward for b in histogram),
         other_pairs=sum(b.other for b in histogram),
-        insert_size_average=average,
-        insert_size_standard_deviation=deviation,
+        insert_size_average=bulk.average,
+        insert_size_standard_deviation=bulk.standard_deviation,
     )
 
 
