@@ -61,6 +61,34 @@ class SummaryNumbers:
     def sequences(self) -> int:
         return self.first_fragments + self.last_fragments + self.other_fragments
 
+    # The headline numbers, as MultiQC derives them from the SN lines: percentages of the raw
+    # total sequences.
+    @property
+    def percent_mapped(self) -> float:
+        return _percent(self.reads_mapped, self.sequences)
+
+    @property
+    def percent_properly_paired(self) -> float:
+        return _percent(self.reads_properly_paired, self.sequences)
+
+    @property
+    def percent_duplicates(self) -> float:
+        return _percent(self.reads_duplicated, self.sequences)
+
+    @property
+    def average_quality(self) -> float:
+        """SN average quality: quality sum over total length."""
+        return self.quality_sum / self.total_length if self.total_length else 0.0
+
+    @property
+    def error_rate(self) -> float:
+        """SN error rate: NM mismatches over bases mapped (cigar)."""
+        return self.mismatches / self.bases_mapped_cigar if self.bases_mapped_cigar else 0.0
+
+
+def _percent(count: int, total: int) -> float:
+    return 100.0 * count / total if total else 0.0
+
 
 # stats.c, collect_stats and collect_orig_read_stats. Secondary records only count as
 # 'non-primary alignments'; records without SEQ count nowhere else. Duplicates, NM mismatches,
@@ -244,6 +272,29 @@ def summary_numbers(
         insert_size_average=bulk.average,
         insert_size_standard_deviation=bulk.standard_deviation,
     )
+
+
+def stored_summary_numbers(
+    connection: duckdb.DuckDBPyConnection, tables: TableNames
+) -> dict[str, SummaryNumbers]:
+    """The SN numbers stored by ``summary_rows`` for every partition that has them."""
+    table = tables.of(SUMMARY_TABLE)
+    exists = connection.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [table]
+    ).fetchone()
+    if not exists or not exists[0]:
+        return {}
+    values: dict[str, dict[str, float]] = {}
+    for key, name, value in connection.execute(f"SELECT key, field, value FROM {table}").fetchall():
+        values.setdefault(key, {})[name] = value
+    names = {f.name: f.type for f in fields(SummaryNumbers)}
+    return {
+        key: SummaryNumbers(
+            **{name: (float if kind is float else int)(row[name]) for name, kind in names.items()}
+        )
+        for key, row in values.items()
+        if set(names) <= set(row)
+    }
 
 
 def summary_rows(stats: SummaryNumbers) -> tuple[str, dict[str, Any]]:
