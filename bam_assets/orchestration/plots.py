@@ -184,7 +184,8 @@ def per_file_figure(keys: Sequence[str], panels: Sequence[tuple[str, Sequence[fl
     positions = list(range(len(keys)))
     for i, (axes, (title, values)) in enumerate(zip(axes_list, panels, strict=True)):
         axes.barh(positions, values, color=COLORS["first"])
-        axes.set_title(title, fontsize=9)
+        axes.set_xlim(0, max(values, default=0) * 1.05 or 1)
+        axes.set_title(title, fontsize=8)
         axes.xaxis.set_major_formatter(_thousands())
         axes.tick_params(axis="x", labelsize=7, rotation=30)
         if i == 0:  # shared: the first file on top in every panel

@@ -95,7 +95,7 @@ def distribution_pictures(
     lengths = equal_width_bins([(r[0], r[1]) for r in rows("read_length")], ("reads",))
     mapq_rows = rows("mapq")
     mapq = equal_width_bins(
-        [(q, n) for q, n in mapq_rows if q != _MAPQ_UNAVAILABLE] or [(0, 0)],
+        [(q, n) for q, n in mapq_rows if q != _MAPQ_UNAVAILABLE],
         ("reads",),
         max_bins=64,
         overflow_from=_MAPQ_UNAVAILABLE
@@ -305,11 +305,11 @@ def overview_picture(rows: list[tuple], numbers: dict[str, SummaryNumbers]) -> s
     figure = plots.per_file_figure(
         keys,
         [
-            ("reads", [float(row[2]) for row in shown]),
+            ("records", [float(row[2]) for row in shown]),
             ("% mapped", metric("percent_mapped")),
             ("% duplicates", metric("percent_duplicates")),
-            ("mean insert size", metric("insert_size_average")),
-            ("average quality", metric("average_quality")),
+            ("insert size", metric("insert_size_average")),
+            ("avg. quality", metric("average_quality")),
         ],
     )
     missing = [key for key in keys if key not in numbers]
