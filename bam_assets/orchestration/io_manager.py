@@ -55,7 +55,7 @@ class ReadsIOManager(dg.ConfigurableIOManager):
             if seconds < next_log:
                 return
             next_log = seconds + self.progress_every_seconds
-            context.log.info(progress_line(source.key, read_count, bytes_read, source, seconds))
+            context.log.info(progress_line(source, read_count, bytes_read, seconds))
 
         location = self.store.settings.database
         try:
@@ -97,10 +97,10 @@ class ReadsIOManager(dg.ConfigurableIOManager):
         return PartitionHandle(store=self.store, key=context.asset_partition_key)
 
 
-def progress_line(
-    key: str, read_count: int, bytes_read: int, source: SourceFile, seconds: float
-) -> str:
-    """``key: 1,200,000 reads, 42% of 1.1 GB read, about 35 s left (80,000 reads/s)``."""
+def progress_line(source: SourceFile, read_count: int, bytes_read: int, seconds: float) -> str:
+    """``key: 1,200,000 reads, 42% of 310.5 MB read, about 35 s left (80,000 reads/s)``; without
+    a position (0), ``key: 1,200,000 reads so far (80,000 reads/s)``."""
+    key = source.key
     rate = f"{read_count / max(seconds, 1e-9):,.0f} reads/s"
     if not bytes_read or not source.size_bytes:
         return f"{key}: {read_count:,} reads so far ({rate})"
