@@ -26,8 +26,15 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
+# The UI and the daemon (sensors, schedules, the run queue) at http://127.0.0.1:$(DAGSTER_PORT).
+# A $(DAGSTER_HOME) without a dagster.yaml gets the project's (run queue, the duckdb_writer pool,
+# telemetry off); one that has its own keeps it.
+DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+DAGSTER_PORT ?= 3000
 dev: $(STAMP)
-	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/.dagster_home} $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1
+	mkdir -p "$(DAGSTER_HOME)"
+	test -f "$(DAGSTER_HOME)/dagster.yaml" || cp dagster.yaml "$(DAGSTER_HOME)/dagster.yaml"
+	DAGSTER_HOME="$(DAGSTER_HOME)" $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(DAGSTER_PORT)
 
 clean:
 	rm -rf $(VENV) data .dagster_home

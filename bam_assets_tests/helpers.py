@@ -1,7 +1,11 @@
 """What the tests share besides fixtures: the real files in ../shared/test-data/real and samtools as
 the oracle, the settings of a test instance, and materializing partitions through Dagster."""
 
+import os
 import random
+import shutil
+import subprocess
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -221,3 +225,47 @@ def write_many_contigs(folder: Path, records: int = 3000, seed: int = 11) -> tup
     pysam.sort("-o", str(bam), str(sam))
     pysam.index(str(bam))
     return bam, fasta
+
+
+MULTIQC_VERSION = "1.35"
+
+
+def multiqc_executable() -> Path:
+    """MultiQC in a virtualenv of its own (its dependencies are not ours), created once and
+    cached: ``$BAM_ASSETS_MULTIQC_VENV``, else ``~/.cache/bam-assets/multiqc-<version>``.
+    Creating it needs PyPI; running it does not (see ``run_multiqc``)."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    venv = Path(
+        os.environ.get("BAM_ASSETS_MULTIQC_VENV")
+        or cache / "bam-assets" / f"multiqc-{MULTIQC_VERSION}"
+    )
+    stamp = venv / ".installed"  # written last: a half-made virtualenv is made again
+    if not stamp.exists():
+        shutil.rmtree(venv, ignore_errors=True)
+        venv.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run(
+            [str(venv / "bin" / "pip"), "install", "--quiet", f"multiqc=={MULTIQC_VERSION}"],
+            check=True,
+        )
+        stamp.touch()
+    return venv / "bin" / "multiqc"
+
+
+def run_multiqc(folder: Path, output: Path) -> None:
+    """``multiqc`` over ``folder`` into ``output``, offline: no version check, no AI summary."""
+    subprocess.run(
+        [
+            str(multiqc_executable()),
+            "--force",
+            "--quiet",
+            "--no-version-check",
+            "--no-ai",
+            "--outdir",
+            str(output),
+            str(folder),
+        ],
+        check=True,
+        env={**os.environ, "MULTIQC_NO_VERSION_CHECK": "1"},
+        capture_output=True,
+    )

@@ -20,7 +20,8 @@ from bench_ingest import _bam_assets, synthetic_bam
 
 from bam_assets.orchestration.resources import StoreResource
 from bam_assets.orchestration.settings import IngestSettings, StoreSettings
-from bam_assets.stats.distributions import distribution_queries
+from bam_assets.orchestration.summary_assets import distribution_pictures
+from bam_assets.stats.distributions import distribution, distribution_queries
 from bam_assets.stats.flagstat import flagstat
 from bam_assets.stats.idxstats import idxstats
 from bam_assets.stats.overview import OVERVIEW_TABLE, overview_rows, overview_sql
@@ -68,6 +69,13 @@ def main() -> None:
                         query.table, key, query.select_sql, query.parameters
                     )
 
+            def pictures() -> None:
+                distribution_pictures(
+                    lambda name: distribution(connection, tables, key, name),
+                    session.header_text(key),
+                    settings.coverage_window,
+                )
+
             def overview() -> None:
                 session.replace_table(OVERVIEW_TABLE, overview_sql(tables))
                 overview_rows(connection, tables)
@@ -77,6 +85,7 @@ def main() -> None:
             timed("idxstats", lambda: idxstats(connection, tables, key, *session.file_row(key)))
             timed("stats SN numbers", lambda: summary_numbers(connection, tables, key))
             timed("distributions", distributions)
+            timed("pictures (matplotlib import included)", pictures)
             timed("overview", overview)
     total = sum(seconds for _, seconds in timings)
     out = sys.stdout

@@ -4,9 +4,13 @@ against the instance at ``$DAGSTER_HOME`` (or the project's ``.dagster_home``)."
 import argparse
 import fcntl
 import os
+import re
 import shutil
 import socket
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,13 +61,45 @@ def _instance() -> dg.DagsterInstance:
 
 
 def _failure_message(result: dg.ExecuteInProcessResult) -> str:
+    """The cause of the failed step in words: the Failure's description, without the class name
+    that Dagster's error text starts with (``dagster._core.definitions.events.Failure: …``)."""
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data.error is not None:
             error = event.step_failure_data.error
             while error.cause is not None and "Failure" not in error.cls_name:
                 error = error.cause
-            return error.message.strip().splitlines()[-1] if error.message else error.cls_name
+            if not error.message:
+                return error.cls_name
+            message = " ".join(line.strip() for line in error.message.strip().splitlines())
+            return re.sub(rf"^(?:\w+\.)*{re.escape(error.cls_name)}: ", "", message)
     return "the run failed"
+
+
+@contextmanager
+def _c_stderr_after() -> Iterator[list[str]]:
+    """Holds back what C code (htslib's ``[E::…]`` lines) writes to file descriptor 2 meanwhile,
+    and yields a list that receives those lines at the end, so the caller prints its own verdict
+    first and htslib's details after it."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    held: list[str] = []
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield held
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            held.extend(sink.read().decode(errors="replace").splitlines())
+
+
+def _same_file_keys(settings: IngestSettings, path: str, key: str) -> list[str]:
+    """Other keys under which the file at ``path`` is stored."""
+    store = ingest_resources(settings)[settings.store_key]
+    with store.session(read_only=True) as session:
+        return [other for other in session.keys_for_path(path) if other != key]
 
 
 def _fail_runs_of_killed_ingests(instance: dg.DagsterInstance) -> None:
@@ -107,23 +143,34 @@ def _ingest_one(
     )
     if not instance.has_dynamic_partition(settings.partitions_name, target.key):
         instance.add_dynamic_partitions(settings.partitions_name, [target.key])
-    result = dg.materialize(
-        [build_reads_asset(settings)],
-        partition_key=target.key,
-        instance=instance,
-        resources=ingest_resources(settings),
-        run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
-        tags={_CLI_PROCESS_TAG: f"{socket.gethostname()}:{os.getpid()}"},
-        raise_on_error=False,
-    )
+    with _c_stderr_after() as htslib_lines:
+        result = dg.materialize(
+            [build_reads_asset(settings)],
+            partition_key=target.key,
+            instance=instance,
+            resources=ingest_resources(settings),
+            run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+            tags={_CLI_PROCESS_TAG: f"{socket.gethostname()}:{os.getpid()}"},
+            raise_on_error=False,
+        )
     if not result.success:
         sys.stderr.write(f"FAILED {target.path}: {_failure_message(result)}\n")
+        sys.stderr.writelines(f"  {line}\n" for line in htslib_lines)
         return False
     metadata = result.asset_materializations_for_node("reads")[0].metadata
     sys.stdout.write(
         f"{target.key}\t{metadata['dagster/partition_row_count'].value} reads\t"
         f"{metadata['seconds'].value:.2f} s\n"
     )
+    sys.stderr.writelines(f"{line}\n" for line in htslib_lines)
+    path = str(metadata["path"].value)
+    others = _same_file_keys(settings, path, target.key)
+    if others:
+        sys.stderr.write(
+            f"warning: {path} is now stored twice, as {target.key} and as "
+            f"{', '.join(others)}: keys are relative to the folder given to ingest, so ingest "
+            "from the same folder each time\n"
+        )
     return True
 
 

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from bam_assets.cli.ingest import ingest
-from bam_assets.cli.store_commands import list_files, summary, view
+from bam_assets.cli.store_commands import list_files, multiqc, summary, view
 from bam_assets.orchestration.project_paths import default_backend, default_database
 from bam_assets.storage.store import StoreBusyError, StoreConfigError
 
@@ -131,7 +131,7 @@ def _parser() -> argparse.ArgumentParser:
     for name, summary_help in (
         ("flagstat", "print 'samtools flagstat' output computed in DuckDB"),
         ("idxstats", "print 'samtools idxstats' output computed in DuckDB"),
-        ("stats", "print the SN lines of 'samtools stats' computed in DuckDB"),
+        ("stats", "print what 'samtools stats' prints (no reference), computed in DuckDB"),
     ):
         summary_parser = commands.add_parser(name, parents=[database], help=summary_help)
         summary_parser.add_argument("file_or_key", metavar="FILE_OR_KEY")
@@ -143,7 +143,24 @@ def _parser() -> argparse.ArgumentParser:
             summary_parser.add_argument(
                 "-i", "--insert-size", type=int, default=8000, help="maximum insert size [8000]"
             )
+            summary_parser.add_argument(
+                "--sn", action="store_true", help="only the SN lines (the fast part)"
+            )
         summary_parser.set_defaults(run=summary)
+
+    multiqc_parser = commands.add_parser(
+        "multiqc",
+        parents=[database],
+        help="write samtools stats, flagstat and idxstats files of stored files for MultiQC",
+    )
+    multiqc_parser.add_argument("folder", metavar="DIR", help="folder to write (created)")
+    multiqc_parser.add_argument(
+        "file_or_key", nargs="*", metavar="FILE_OR_KEY", help="only these (default: all)"
+    )
+    multiqc_parser.add_argument(
+        "--reference", help="FASTA (with .fai) of CRAM files: its lengths replace @SQ LN"
+    )
+    multiqc_parser.set_defaults(run=multiqc)
 
     listing = commands.add_parser("list", parents=[database], help="list ingested files")
     listing.set_defaults(run=list_files)

@@ -1,5 +1,5 @@
-"""The commands that read the store: ``view``, ``list``, and samtools' ``flagstat``, ``idxstats``
-and ``stats`` computed by SQL over the stored reads."""
+"""The commands that read the store: ``view``, ``list``, samtools' ``flagstat``, ``idxstats`` and
+``stats`` computed over the stored reads, and the ``multiqc`` folder of all three."""
 
 import argparse
 import operator
@@ -12,14 +12,17 @@ from pathlib import Path
 from bam_assets.model.regions import RegionError
 from bam_assets.model.selection import ReadFilters, SelectionError, parse_flags
 from bam_assets.orchestration.export import count, export
+from bam_assets.orchestration.multiqc_export import export_multiqc_folder
 from bam_assets.orchestration.resources import StoreResource
 from bam_assets.orchestration.settings import store_settings
 from bam_assets.reading.bed import read_bed
 from bam_assets.reading.export import OutputError
 from bam_assets.stats.flagstat import flagstat
 from bam_assets.stats.idxstats import idxstats, reference_lengths
+from bam_assets.stats.samtools_stats import stats_text
 from bam_assets.stats.samtools_text import flagstat_text, idxstats_text, sn_lines
-from bam_assets.stats.summary_numbers import summary_numbers
+from bam_assets.stats.sorted_sections import is_sorted
+from bam_assets.stats.summary_numbers import DEFAULT_MAX_INSERT_SIZE, summary_numbers
 from bam_assets.storage.store import PartitionNotFoundError, StoreMissingError, StoreSession
 
 
@@ -135,12 +138,43 @@ def summary(arguments: argparse.Namespace) -> int:
                 reference_lengths(arguments.reference),
             )
             text = idxstats_text(rows)
-        else:
+        elif arguments.sn:
             numbers = summary_numbers(
                 session.connection, session.tables, key, max_insert_size=arguments.insert_size
             )
-            text = sn_lines(numbers)
+            text = sn_lines(numbers, is_sorted(session.connection, session.tables, key))
+        else:
+            path = next(f.path for f in session.list_files() if f.key == key)
+            # samtools prints its arguments in the third line
+            size = arguments.insert_size
+            options = "" if size == DEFAULT_MAX_INSERT_SIZE else f"-i {size} "
+            text = stats_text(
+                session.connection,
+                session.tables,
+                key,
+                path,
+                command_line=f"stats {options}{path}",
+                max_insert_size=size,
+            )
     sys.stdout.write(text)
+    return 0
+
+
+def multiqc(arguments: argparse.Namespace) -> int:
+    """Writes ``<sample>.stats``, ``.flagstat`` and ``.idxstats`` of every stored file (or of the
+    ones named) into a folder, for ``multiqc DIR``; unchanged partitions are not written again."""
+    folder = Path(arguments.folder)
+    with _read_session(arguments) as session:
+        keys = [_key_for(session, name) for name in arguments.file_or_key] or None
+        result = export_multiqc_folder(
+            session,
+            folder,
+            reference_lengths(arguments.reference),
+            keys,
+            progress=lambda line: sys.stderr.write(line + "\n"),
+        )
+    for key, sample in sorted(result.samples.items()):
+        sys.stdout.write(f"{key}\t{folder / sample}.stats\n")
     return 0
 
 

@@ -36,7 +36,13 @@ FLAG_NAMES = {
     "SUPPLEMENTARY": 0x800,
 }
 PAIRED = FLAG_BITS["is_paired"]
+PROPER_PAIR = FLAG_BITS["is_proper_pair"]
 UNMAPPED = FLAG_BITS["is_unmapped"]
+MATE_UNMAPPED = FLAG_BITS["is_mate_unmapped"]
+REVERSE = FLAG_BITS["is_reverse"]
+MATE_REVERSE = FLAG_BITS["is_mate_reverse"]
+READ1 = FLAG_BITS["is_read1"]
+READ2 = FLAG_BITS["is_read2"]
 SECONDARY = FLAG_BITS["is_secondary"]
 QCFAIL = FLAG_BITS["is_qcfail"]
 DUPLICATE = FLAG_BITS["is_duplicate"]

@@ -1,7 +1,9 @@
-"""The value the ``reads`` asset returns: a lazy Arrow stream that also says which file it reads.
+"""The value the ``reads`` asset returns: a lazy Arrow stream that also says which file it reads,
+and how far into the file each batch is.
 
-The description of the source file travels in the stream's schema metadata, so the asset hands
-the IO manager a plain ``pyarrow.RecordBatchReader`` and nothing else.
+The description of the source file travels in the stream's schema metadata, and the file bytes
+read so far in each batch's, so the asset hands the IO manager a plain
+``pyarrow.RecordBatchReader`` and nothing else, and the store needs to know of neither.
 """
 
 import json
@@ -11,6 +13,7 @@ from datetime import datetime
 import pyarrow as pa
 
 _METADATA_KEY = b"bam_assets.source"
+_BYTES_READ_KEY = b"bam_assets.bytes_read"
 
 
 @dataclass(frozen=True)
@@ -39,3 +42,17 @@ def source_of(stream: pa.RecordBatchReader) -> SourceFile:
         raise ValueError("This stream does not say which alignment file it reads")
     fields = json.loads(metadata[_METADATA_KEY])
     return SourceFile(**(fields | {"mtime": datetime.fromisoformat(fields["mtime"])}))
+
+
+def with_bytes_read(batch: pa.RecordBatch, bytes_read: int | None) -> pa.RecordBatch:
+    """``batch`` saying that the reader had read ``bytes_read`` bytes of the file (compressed
+    bytes for BGZF and CRAM) when it was made; None: unknown."""
+    if bytes_read is None:
+        return batch
+    return batch.replace_schema_metadata({_BYTES_READ_KEY: str(bytes_read).encode()})
+
+
+def bytes_read_of(batch: pa.RecordBatch) -> int | None:
+    """What ``with_bytes_read`` put on ``batch``."""
+    value = (batch.schema.metadata or {}).get(_BYTES_READ_KEY)
+    return int(value) if value is not None else None

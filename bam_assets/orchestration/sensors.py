@@ -12,6 +12,16 @@ from bam_assets.reading.files import find_alignment_files, stat_file
 _PARTITION_REQUEST_SIZE = 500
 
 
+def sensor_description(settings: IngestSettings) -> str:
+    """What the UI says of the sensor: the folders and patterns it watches, and what it does."""
+    removed = "purges removed ones" if settings.on_removed == "purge" else "keeps removed ones"
+    return (
+        f"Watches {', '.join(settings.roots)} ({' '.join(settings.patterns)}) every "
+        f"{settings.sensor_interval_seconds} s: ingests new and changed alignment files once "
+        f"they stop growing, with their summaries; {removed}."
+    )
+
+
 def build_file_sensor(
     settings: IngestSettings, ingest_job, purge_job: dg.JobDefinition
 ) -> dg.SensorDefinition:
@@ -24,9 +34,9 @@ def build_file_sensor(
         jobs=[ingest_job, purge_job],
         minimum_interval_seconds=settings.sensor_interval_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING,
+        description=sensor_description(settings),
     )
     def alignment_file_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-        """Ingests new and changed alignment files once they stop growing; forgets removed ones."""
         state = decode_cursor(context.cursor)
         decision = decide(
             state,

@@ -19,6 +19,7 @@ from pathlib import Path
 import pyarrow as pa
 import pysam
 
+from bam_assets.model.source_stream import with_bytes_read
 from bam_assets.reading.bam.decoder import NeedsHtslib, decode_chunk, iter_record_chunks
 from bam_assets.reading.errors import AlignmentReadError
 from bam_assets.reading.failures import decode_failure_cause, open_failure_cause
@@ -182,7 +183,8 @@ def iter_read_batches(path: Path, options: ReaderOptions) -> Iterator[pa.RecordB
     try:
         for voffset, rec_no, raw, count, names in iter_record_chunks(path, options.chunk_size):
             decoded = decode_chunk(voffset, rec_no, raw, count, names)
-            yield reads_batch(rec_no, decoded.columns, decoded.end_positions)
+            batch = reads_batch(rec_no, decoded.columns, decoded.end_positions)
+            yield with_bytes_read(batch, voffset >> 16)  # where the chunk starts
     except NeedsHtslib as stop:
         logger.info("htslib takes over %s from record %d: %s", path, stop.rec_no + 1, stop.reason)
         handle = _open(path, options)
@@ -234,14 +236,24 @@ def _formatted_batches(
                     len(lines),
                 )
                 raise AlignmentReadError(path, cause) from error
-            yield sam_lines_to_batch(lines, rec_no, ends)
+            yield with_bytes_read(sam_lines_to_batch(lines, rec_no, ends), _bytes_read(handle))
             rec_no += len(lines)
             lines = []
             ends = []
         if lines:
-            yield sam_lines_to_batch(lines, rec_no, ends)
+            yield with_bytes_read(sam_lines_to_batch(lines, rec_no, ends), _bytes_read(handle))
     finally:
         _close_quietly(handle)
+
+
+def _bytes_read(handle: pysam.AlignmentFile) -> int | None:
+    """How far into the file ``handle`` has read, in file bytes: the compressed offset of a BGZF
+    virtual offset (BAM, bgzipped SAM), the container offset of a CRAM, the byte of a SAM."""
+    try:
+        position = handle.tell()
+    except (OSError, ValueError, NotImplementedError):
+        return None
+    return position >> 16 if handle.compression == "BGZF" else position
 
 
 def _close_quietly(handle: pysam.AlignmentFile) -> None:

@@ -7,6 +7,7 @@ by Python and compressed to BAM by samtools (through pysam), so generation is fa
 millions of reads.
 """
 
+import argparse
 import random
 from pathlib import Path
 
@@ -128,3 +129,23 @@ def write_synthetic_bam(path: Path, reads: int, seed: int = 7, read_length: int 
     finally:
         sam.unlink()
     return path
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m bam_assets.reading.synthetic_bam OUT.bam [--reads N] [--seed S]``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m bam_assets.reading.synthetic_bam",
+        description="Write a reproducible synthetic alignment file of paired reads (BAM, or SAM "
+        "when the name ends in .sam).",
+    )
+    parser.add_argument("path", type=Path, help="file to write")
+    parser.add_argument("--reads", type=int, default=10_000, help="records (default 10,000)")
+    parser.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    parser.add_argument("--read-length", type=int, default=100, help="bases (default 100)")
+    arguments = parser.parse_args(argv)
+    write = write_synthetic_sam if arguments.path.suffix == ".sam" else write_synthetic_bam
+    write(arguments.path, arguments.reads, arguments.seed, arguments.read_length)
+
+
+if __name__ == "__main__":
+    main()

@@ -12,7 +12,7 @@ from bam_assets.model.tables import TableNames
 # hard clips); ``read_order`` is stats.c's READ_ORDER: unpaired reads count as first fragments,
 # paired ones as 1 (READ1), 2 (READ2), 3 (both) or 0 (neither); ``mate_rname`` resolves '='.
 _RECORDS = f"""
-    SELECT flag, rname, pos, end_pos, mapq, cigar, tlen, seq, qual, tags, pnext, qual_sum,
+    SELECT rec_no, flag, rname, pos, end_pos, mapq, cigar, tlen, seq, qual, tags, pnext, qual_sum,
            gc_count,
            CASE WHEN rnext = '=' THEN rname ELSE rnext END AS mate_rname,
            CASE WHEN seq = '*' THEN 0 ELSE length(seq) END AS seq_len,

@@ -2,8 +2,9 @@
 
 ``flagstat_text`` and ``idxstats_text`` are byte-identical to ``samtools flagstat`` and
 ``samtools idxstats``; ``sn_lines`` reproduces the ``SN`` lines of ``samtools stats`` that need no
-reference. samtools computes several ratios in single precision (``(float)n / total``); they are
-rounded to a C ``float`` here before formatting, so the printed digits agree.
+reference (``samtools_stats`` assembles the complete text). samtools computes several ratios in
+single precision (``(float)n / total``); they are rounded to a C ``float`` here before
+formatting, so the printed digits agree.
 """
 
 from bam_assets.stats.flagstat import Flagstat
@@ -11,7 +12,7 @@ from bam_assets.stats.idxstats import IdxstatsRow
 from bam_assets.stats.summary_numbers import SummaryNumbers, float32
 
 
-def _float_ratio(numerator: float, denominator: float) -> float:
+def float_ratio(numerator: float, denominator: float) -> float:
     """``(float)numerator / denominator`` in C: both operands and the quotient are floats."""
     return float32(float32(numerator) / float32(denominator))
 
@@ -20,7 +21,7 @@ def flagstat_percent(count: int, total: int) -> str:
     """bam_stat.c, percent(): ``%.2f%%`` of ``(float)n / total * 100.0``, or ``N/A``."""
     if total == 0:
         return "N/A"
-    return f"{_float_ratio(count, total) * 100.0:.2f}%"
+    return f"{float_ratio(count, total) * 100.0:.2f}%"
 
 
 def flagstat_text(stats: Flagstat) -> str:
@@ -61,16 +62,22 @@ def idxstats_text(rows: list[IdxstatsRow]) -> str:
     return "".join(f"{r.name}\t{r.length}\t{r.mapped}\t{r.unmapped}\n" for r in rows)
 
 
-def sn_values(s: SummaryNumbers) -> list[tuple[str, str, str]]:
+def sn_values(s: SummaryNumbers, is_sorted: bool | None = None) -> list[tuple[str, str, str]]:
     """(label, value text, comment) of each SN line, in samtools' order (stats.c, output_stats).
 
-    ``is sorted`` is left out: it depends on record order rather than on the records.
+    ``is sorted`` depends on record order rather than on the records: it is printed only when
+    ``is_sorted`` is given (see ``sorted_sections``).
     """
     sequences = s.sequences
+    order = []
+    if is_sorted is not None:
+        comment = "sorted by coordinate" if is_sorted else "not sorted by coordinate"
+        order = [("is sorted", str(int(is_sorted)), comment)]
     return [
         ("raw total sequences", str(sequences), "excluding supplementary and secondary reads"),
         ("filtered sequences", "0", ""),
         ("sequences", str(sequences), ""),
+        *order,
         ("1st fragments", str(s.first_fragments), ""),
         ("last fragments", str(s.last_fragments), ""),
         ("reads mapped", str(s.reads_mapped), ""),
@@ -97,7 +104,7 @@ def sn_values(s: SummaryNumbers) -> list[tuple[str, str, str]]:
         ("mismatches", str(s.mismatches), "from NM fields"),
         (
             "error rate",
-            f"{_float_ratio(s.mismatches, s.bases_mapped_cigar) if s.bases_mapped_cigar else 0:e}",
+            f"{float_ratio(s.mismatches, s.bases_mapped_cigar) if s.bases_mapped_cigar else 0:e}",
             "mismatches / bases mapped (cigar)",
         ),
         ("average length", _average(s.total_length, sequences), ""),
@@ -127,7 +134,7 @@ def sn_values(s: SummaryNumbers) -> list[tuple[str, str, str]]:
         ("pairs on different chromosomes", str(s.reads_on_different_chromosomes // 2), ""),
         (
             "percentage of properly paired reads (%)",
-            f"{_float_ratio(100 * s.reads_properly_paired, sequences) if sequences else 0:.1f}",
+            f"{float_ratio(100 * s.reads_properly_paired, sequences) if sequences else 0:.1f}",
             "",
         ),
     ]
@@ -135,13 +142,13 @@ def sn_values(s: SummaryNumbers) -> list[tuple[str, str, str]]:
 
 def _average(total: int, count: int) -> str:
     """``%.0f`` of ``(float)total / count`` (0 when there are no reads)."""
-    return f"{_float_ratio(total, count) if count else 0:.0f}"
+    return f"{float_ratio(total, count) if count else 0:.0f}"
 
 
-def sn_lines(s: SummaryNumbers) -> str:
+def sn_lines(s: SummaryNumbers, is_sorted: bool | None = None) -> str:
     """The SN lines as samtools stats prints them (``# comment`` where samtools has one)."""
     out = []
-    for label, value, comment in sn_values(s):
+    for label, value, comment in sn_values(s, is_sorted):
         line = f"SN\t{label}:\t{value}"
         if comment:
             line += f"\t# {comment}"

@@ -61,6 +61,34 @@ class SummaryNumbers:
     def sequences(self) -> int:
         return self.first_fragments + self.last_fragments + self.other_fragments
 
+    # The headline numbers, as MultiQC derives them from the SN lines: percentages of the raw
+    # total sequences.
+    @property
+    def percent_mapped(self) -> float:
+        return _percent(self.reads_mapped, self.sequences)
+
+    @property
+    def percent_properly_paired(self) -> float:
+        return _percent(self.reads_properly_paired, self.sequences)
+
+    @property
+    def percent_duplicates(self) -> float:
+        return _percent(self.reads_duplicated, self.sequences)
+
+    @property
+    def average_quality(self) -> float:
+        """SN average quality: quality sum over total length."""
+        return self.quality_sum / self.total_length if self.total_length else 0.0
+
+    @property
+    def error_rate(self) -> float:
+        """SN error rate: NM mismatches over bases mapped (cigar)."""
+        return self.mismatches / self.bases_mapped_cigar if self.bases_mapped_cigar else 0.0
+
+
+def _percent(count: int, total: int) -> float:
+    return 100.0 * count / total if total else 0.0
+
 
 # stats.c, collect_stats and collect_orig_read_stats. Secondary records only count as
 # 'non-primary alignments'; records without SEQ count nowhere else. Duplicates, NM mismatches,
@@ -169,10 +197,20 @@ def float32(value: float) -> float:
     return struct.unpack("f", struct.pack("f", value))[0]
 
 
-def insert_size_moments(
+@dataclass(frozen=True)
+class InsertSizeBulk:
+    """The main bulk of insert sizes (stats.c, output_stats): the sizes below ``limit`` (the IS
+    lines printed), and their average and standard deviation."""
+
+    limit: int
+    average: float
+    standard_deviation: float
+
+
+def insert_size_bulk(
     histogram: Sequence[InsertSizeBin], bulk_fraction: float = DEFAULT_INSERT_BULK
-) -> tuple[float, float]:
-    """Average and standard deviation of the main bulk of insert sizes (stats.c, output_stats).
+) -> InsertSizeBulk:
+    """The main bulk of insert sizes, as samtools finds it.
 
     samtools walks the bins in order until the cumulative share exceeds ``-m`` (0.99) and
     computes the moments of that part only. This runs over the histogram (at most -i + 1 bins),
@@ -203,7 +241,7 @@ def insert_size_moments(
                 * (b.insert_size - average)
                 / (total if total else 1)
             )
-    return average, math.sqrt(variance)
+    return InsertSizeBulk(ibulk, average, math.sqrt(variance))
 
 
 def summary_numbers(
@@ -224,16 +262,39 @@ def summary_numbers(
     values = [int(v) for v in row]
     *counts, anomalous = values
     histogram = insert_size_histogram(connection, tables, key, max_insert_size)
-    average, deviation = insert_size_moments(histogram, insert_bulk)
+    bulk = insert_size_bulk(histogram, insert_bulk)
     return SummaryNumbers(
         *counts,
         reads_on_different_chromosomes=anomalous,
         inward_pairs=sum(b.inward for b in histogram),
         outward_pairs=sum(b.outward for b in histogram),
         other_pairs=sum(b.other for b in histogram),
-        insert_size_average=average,
-        insert_size_standard_deviation=deviation,
+        insert_size_average=bulk.average,
+        insert_size_standard_deviation=bulk.standard_deviation,
     )
+
+
+def stored_summary_numbers(
+    connection: duckdb.DuckDBPyConnection, tables: TableNames
+) -> dict[str, SummaryNumbers]:
+    """The SN numbers stored by ``summary_rows`` for every partition that has them."""
+    table = tables.of(SUMMARY_TABLE)
+    exists = connection.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [table]
+    ).fetchone()
+    if not exists or not exists[0]:
+        return {}
+    values: dict[str, dict[str, float]] = {}
+    for key, name, value in connection.execute(f"SELECT key, field, value FROM {table}").fetchall():
+        values.setdefault(key, {})[name] = value
+    names = {f.name: f.type for f in fields(SummaryNumbers)}
+    return {
+        key: SummaryNumbers(
+            **{name: (float if kind is float else int)(row[name]) for name, kind in names.items()}
+        )
+        for key, row in values.items()
+        if set(names) <= set(row)
+    }
 
 
 def summary_rows(stats: SummaryNumbers) -> tuple[str, dict[str, Any]]:

@@ -14,6 +14,9 @@ from bam_assets.util.cpus import available_cpus
 # What DuckDB says when another process holds the file:
 # 'IO Error: Could not set lock on file "x.duckdb": Conflicting lock is held in … (PID 123)'.
 _LOCK_CONFLICT = re.compile(r"could not set lock on file|conflicting lock is held", re.IGNORECASE)
+_LOCK_HOLDER = re.compile(r"\(PID (\d+)\)")
+# A waiting connection says so at once, then every this many seconds.
+WAIT_LOG_INTERVAL_SECONDS = 10.0
 
 
 def _is_lock_conflict(error: duckdb.Error) -> bool:
@@ -30,6 +33,21 @@ def duckdb_config(threads: int | None, memory_limit: str | None) -> dict[str, st
     if memory_limit:
         settings["memory_limit"] = memory_limit
     return settings
+
+
+def lock_holder(error: duckdb.Error) -> str:
+    """Who holds the lock, from DuckDB's message ("… (PID 123)") and, where the system shows it,
+    that process's command line."""
+    match = _LOCK_HOLDER.search(str(error))
+    if match is None:
+        return "another process"
+    pid = match.group(1)
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").strip()
+    except OSError:
+        return f"process {pid}"
+    text = " ".join(command.decode(errors="replace").split())
+    return f"process {pid} ({text[:117] + '...' if len(text) > 120 else text})"
 
 
 def connect(
@@ -49,7 +67,9 @@ def connect(
     settings = duckdb_config(threads, memory_limit)
     if not read_only and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
-    deadline = time.monotonic() + lock_timeout_seconds
+    started = time.monotonic()
+    deadline = started + lock_timeout_seconds
+    next_log = started
     delay = 0.05
     while True:
         try:
@@ -57,11 +77,21 @@ def connect(
         except (duckdb.IOException, duckdb.ConnectionException) as error:
             if not _is_lock_conflict(error):
                 raise
-            if time.monotonic() >= deadline:
+            now = time.monotonic()
+            if now >= deadline:
                 raise StoreBusyError(
-                    f"DuckDB database {database} stayed locked by another process for "
+                    f"DuckDB database {database} stayed locked by {lock_holder(error)} for "
                     f"{lock_timeout_seconds:.0f} s: {error}"
                 ) from error
-            log.info("Database %s is locked; retrying in %.2f s", database, delay)
+            if now >= next_log:
+                log.info(
+                    "Waiting for DuckDB database %s: %s holds its lock (%.0f s so far, giving "
+                    "up after %.0f s)",
+                    database,
+                    lock_holder(error),
+                    now - started,
+                    lock_timeout_seconds,
+                )
+                next_log = now + WAIT_LOG_INTERVAL_SECONDS
             time.sleep(delay)
             delay = min(delay * 2, 2.0)

@@ -154,6 +154,13 @@ class StoreSession(ABC):
             )
         return rows[0][0]
 
+    def keys_for_path(self, path: str) -> list[str]:
+        """Every partition key stored for the source file ``path``."""
+        rows = self.connection.execute(
+            f"SELECT key FROM {self.tables.files} WHERE path = ? ORDER BY key", [path]
+        ).fetchall()
+        return [row[0] for row in rows]
+
     def file_row(self, key: str) -> tuple[str, str]:
         """The stored format and header text of partition ``key``."""
         rows = self.connection.execute(

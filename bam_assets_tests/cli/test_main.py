@@ -75,6 +75,11 @@ def test_failing_file_is_named_and_exit_status_is_nonzero(tmp_path: Path, cli_en
     assert result.returncode == 1
     assert "good.bam\t8451 reads" in result.stdout
     assert f"FAILED {folder / 'bad.bam'}:" in result.stderr
+    # The cause in words first: no Dagster class name, htslib's own lines after it.
+    assert "dagster._core" not in result.stderr and "Failure:" not in result.stderr
+    lines = result.stderr.splitlines()
+    failed = next(i for i, line in enumerate(lines) if line.startswith(f"FAILED {folder}"))
+    assert not any(line.startswith("[E::") for line in lines[:failed]), result.stderr
     assert f"FAILED {tmp_path / 'missing.bam'}: no such file" in result.stderr
     assert run_cli("list").stdout.count("\n") == 1
 
@@ -83,3 +88,17 @@ def test_view_of_unknown_key_says_so(cli_env: Path):
     assert main(["ingest", str(REAL_DATA / "pbbam_empty.bam")]) == 0
     with pytest.raises(SystemExit, match="No ingested file has key or path 'nope.bam'"):
         main(["view", "nope.bam"])
+
+
+def test_ingesting_a_subfolder_after_its_parent_warns_of_two_keys(tmp_path: Path, cli_env: Path):
+    lane = tmp_path / "run" / "lane1"
+    lane.mkdir(parents=True)
+    shutil.copy(REAL_DATA / "pysam_example_btag.sam", lane / "x.sam")
+    first = run_cli("ingest", str(tmp_path / "run"))
+    assert first.returncode == 0 and "warning" not in first.stderr
+    second = run_cli("ingest", str(lane))
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.startswith("x.sam\t5 reads")
+    assert f"warning: {lane / 'x.sam'} is now stored twice, as x.sam and as lane1/x.sam" in (
+        second.stderr
+    )

@@ -4,6 +4,7 @@ import dagster as dg
 
 from bam_assets.definitions import defs
 from bam_assets.orchestration.definitions import build_instance_definitions, ingest_resources
+from bam_assets.orchestration.project_paths import EXAMPLE_DATA_DIR
 from bam_assets.orchestration.settings import IngestSettings, StoreSettings
 
 
@@ -48,4 +49,29 @@ def test_each_backend_writes_in_its_own_pool_and_a_lake_has_its_maintenance(tmp_
     )
     assert "maintain_lake" not in {
         job.name for job in build_instance_definitions(embedded).resolve_all_job_defs()
+    }
+
+
+def test_a_dropped_file_gets_its_summaries_in_one_process_unattended():
+    """The sensor's job materializes reads and the per-file summaries, in one process; the
+    automation sensor and the file sensor run by default; the file sensor says what it watches."""
+    definitions = defs()
+    ingest = definitions.resolve_job_def("ingest_reads")
+    assert ingest.executor_def is dg.in_process_executor
+    assert {key.to_user_string() for key in ingest.asset_layer.selected_asset_keys} == {
+        "reads",
+        "flagstat",
+        "idxstats",
+        "read_stats",
+        "read_distributions",
+    }
+    for name in ("summarize_reads", "refresh_read_stats_overview", "export_multiqc"):
+        assert definitions.resolve_job_def(name).executor_def is dg.in_process_executor
+    automation = definitions.resolve_sensor_def("summaries_automation_sensor")
+    assert automation.default_status == dg.DefaultSensorStatus.RUNNING
+    files = definitions.resolve_sensor_def("alignment_file_sensor")
+    assert files.default_status == dg.DefaultSensorStatus.RUNNING
+    assert files.description.startswith(f"Watches {EXAMPLE_DATA_DIR} (*.bam *.cram *.sam)")
+    assert defs().resolve_assets_def("flagstat").group_names_by_key == {
+        dg.AssetKey("flagstat"): "summaries"
     }

@@ -1,6 +1,8 @@
 """The reads asset through Dagster: lossless, replaced per partition, atomic on failure."""
 
+import re
 import shutil
+from datetime import datetime
 from pathlib import Path
 
 import dagster as dg
@@ -8,9 +10,11 @@ import duckdb
 import pysam
 import pytest
 
+from bam_assets.model.source_stream import SourceFile
 from bam_assets.orchestration.definitions import ingest_resources
+from bam_assets.orchestration.io_manager import ReadsIOManager, progress_line
 from bam_assets.orchestration.reads_asset import build_reads_asset
-from bam_assets.reading.synthetic_bam import write_synthetic_bam
+from bam_assets.reading.synthetic_bam import write_synthetic_bam, write_synthetic_sam
 from bam_assets_tests.helpers import (
     REAL_DATA,
     REAL_FILES,
@@ -220,3 +224,46 @@ def test_the_column_schema_lists_every_column_of_the_reads_table(database, insta
     )
     assert [(c.name, c.type, c.description) for c in schema.columns] == stored
     assert all(description for _, _, description in stored)
+
+
+@pytest.mark.parametrize("name", ["big.bam", "big.sam"])
+def test_progress_lines_say_how_much_of_the_file_is_read_and_the_time_left(
+    tmp_path: Path, instance, name
+):
+    root = tmp_path / "in"
+    root.mkdir()
+    if name.endswith(".bam"):
+        write_synthetic_bam(root / name, 60_000, seed=5)
+    else:
+        write_synthetic_sam(root / name, 60_000, seed=5)
+    settings = settings_for(root, tmp_path / "reads.duckdb", reading={"chunk_size": 5_000})
+    store = ingest_resources(settings)[settings.store_key]
+    result = materialize_partition(
+        settings,
+        name,
+        instance,
+        resources={
+            settings.io_manager_key: ReadsIOManager(store=store, progress_every_seconds=1e-6)
+        },
+    )
+    lines = [
+        entry.user_message
+        for entry in instance.all_logs(result.run_id)
+        if entry.user_message.startswith(f"{name}: ")
+    ]
+    # A BAM batch carries the position of its first block (the first is 0: percent unknown).
+    with_position = [line for line in lines if "% of" in line]
+    assert len(with_position) >= 10, lines
+    shares = [int(re.search(r"reads, (\d+)% of ", line).group(1)) for line in with_position]
+    assert shares == sorted(shares) and shares[-1] >= 85, lines
+    assert all(
+        re.search(r"MB read, about [\d,]+ s left \([\d,]+ reads/s\)$", line)
+        for line in with_position
+    )
+
+
+def test_progress_line_without_a_position():
+    source = SourceFile("k.cram", "/x/k.cram", "CRAM", 0, datetime.now(), "f", "")
+    assert progress_line(source, 1_200_000, 0, 10.0) == (
+        "k.cram: 1,200,000 reads so far (120,000 reads/s)"
+    )

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import pysam
 import pytest
 
 from bam_assets.orchestration.definitions import (
@@ -13,6 +14,7 @@ from bam_assets.orchestration.definitions import (
 )
 from bam_assets.orchestration.reads_asset import build_reads_asset
 from bam_assets.orchestration.settings import IngestSettings
+from bam_assets.orchestration.summary_assets import build_summary_assets
 from bam_assets.reading.options import ReaderOptions
 from bam_assets.reading.reader import count_records
 from bam_assets_tests.helpers import REAL_DATA, materialize_partition, read_session, settings_for
@@ -32,11 +34,10 @@ def settings(tmp_path: Path) -> IngestSettings:
 
 
 def parts(settings: IngestSettings):
-    summary = build_summary_definitions(settings)
-    assets = list(summary.assets)
-    per_partition = [a for a in assets if a.partitions_def is not None]
-    overview = next(a for a in assets if a.partitions_def is None)
-    return build_reads_asset(settings), per_partition, overview, list(summary.asset_checks)
+    summaries = build_summary_assets(settings)
+    summary = build_summary_definitions(settings, summaries)
+    overview = next(a for a in summary.assets if a.key.path[-1] == "read_stats_overview")
+    return build_reads_asset(settings), summaries, overview, list(summary.asset_checks)
 
 
 def test_definitions_load_with_summaries(settings):
@@ -50,6 +51,7 @@ def test_definitions_load_with_summaries(settings):
         "read_stats",
         "read_distributions",
         "read_stats_overview",
+        "multiqc_folder",
     }
     assert defs.resolve_schedule_def("read_stats_overview_schedule").cron_schedule == "0 6 * * *"
 
@@ -67,7 +69,7 @@ def test_summary_assets_materialize_samtools_numbers_and_checks_pass(settings, i
     assert flagstat_md["records"].value == 8451
     assert "| mapped | 8,305 | 0 | 98.27% : N/A |" in flagstat_md["flagstat"].value
     distributions = result.asset_materializations_for_node("read_distributions")[0].metadata
-    assert "```text" in distributions["mapq"].value
+    assert distributions["mapq"].value.startswith("![mapping quality](data:image/png;base64,")
     with read_session(settings) as session:
         stored = dict(
             session.connection.execute(
@@ -81,6 +83,38 @@ def test_summary_assets_materialize_samtools_numbers_and_checks_pass(settings, i
         )
     assert stored["total"] == 8451 and stored["secondary"] == 5601
     assert summary["reads_mapped_and_paired"] == 2558
+
+    # The headline numbers are numeric metadata (Dagster plots them per partition), equal to
+    # samtools' SN values.
+    read_stats = result.asset_materializations_for_node("read_stats")[0].metadata
+    sn = {
+        line.split("\t")[1].rstrip(":"): line.split("\t")[2]
+        for line in pysam.stats(str(REAL_DATA / PAIRED)).splitlines()
+        if line.startswith("SN\t")
+    }
+    total = int(sn["raw total sequences"])
+    assert all(
+        isinstance(read_stats[name], dg.FloatMetadataValue)
+        for name in (
+            "percent_mapped",
+            "percent_properly_paired",
+            "percent_duplicates",
+            "mean_insert_size",
+            "average_quality",
+            "error_rate",
+        )
+    )
+    assert read_stats["percent_mapped"].value == round(100 * int(sn["reads mapped"]) / total, 3)
+    assert (
+        f"{read_stats['percent_properly_paired'].value:.1f}"
+        == sn["percentage of properly paired reads (%)"]
+    )
+    assert read_stats["percent_duplicates"].value == round(
+        100 * int(sn["reads duplicated"]) / total, 3
+    )
+    assert f"{read_stats['mean_insert_size'].value:.1f}" == sn["insert size average"]
+    assert f"{read_stats['average_quality'].value:.1f}" == sn["average quality"]
+    assert read_stats["error_rate"].value == pytest.approx(float(sn["error rate"]), rel=1e-6)
 
 
 def test_checks_fail_on_a_tampered_partition(settings, instance):
@@ -119,6 +153,8 @@ def test_overview_reflects_existing_partitions_only(settings, instance):
     assert metadata["files"].value == 2
     assert metadata["records"].value == 8451 + 5
     assert "**total**" in metadata["overview"].value
+    assert metadata["per_file"].value.startswith("![files](data:image/png;base64,")
+    assert "2 of 2 files" in metadata["per_file"].value
 
 
 def test_schedule_evaluates_to_an_overview_run(settings):
@@ -138,8 +174,8 @@ def test_schedule_evaluates_to_an_overview_run(settings):
 
 def test_automation_replaces_the_schedule_when_asked(settings):
     automated = IngestSettings(roots=[], store=settings.store, summary_automation=True)
-    defs = build_summary_definitions(automated)
+    defs = build_summary_definitions(automated, build_summary_assets(automated))
     assert not list(defs.schedules or [])
     build_instance_definitions(automated).resolve_all_job_defs()
-    overview = next(a for a in defs.assets if a.partitions_def is None)
+    overview = next(a for a in defs.assets if a.key.path[-1] == "read_stats_overview")
     assert overview.automation_conditions_by_key[overview.key] is not None

@@ -5,6 +5,7 @@ DAGSTER_HOME, against a DuckDB file in tmp_path, because DuckDB's lock is per pr
 """
 
 import os
+import re
 import resource
 import shutil
 import signal
@@ -22,6 +23,7 @@ from bam_assets.orchestration.settings import StoreSettings
 from bam_assets.reading.synthetic_bam import write_synthetic_bam
 from bam_assets.storage.connection import _is_lock_conflict
 from bam_assets.storage.store import StoreBusyError
+from bam_assets_tests.helpers import REAL_DATA, materialize_partition, settings_for
 
 BIG_READS = 250_000
 
@@ -198,7 +200,7 @@ def test_lock_conflict_is_recognised_and_bounded(tmp_path):
             settings=StoreSettings(database=str(database), lock_timeout_seconds=0.5)
         )
         started = time.monotonic()
-        with pytest.raises(StoreBusyError, match="stayed locked by another"):
+        with pytest.raises(StoreBusyError, match=rf"stayed locked by process {holder.pid} \("):
             with store.session(read_only=True):
                 pass
         assert 0.5 <= time.monotonic() - started < 5
@@ -208,6 +210,57 @@ def test_lock_conflict_is_recognised_and_bounded(tmp_path):
     assert not _is_lock_conflict(
         duckdb.IOException('IO Error: Could not read block 12 of "x.duckdb"')
     )
+
+
+def hold_lock(database: Path, seconds: float) -> subprocess.Popen:
+    """Another process holding the database for writing (as a DuckDB shell would)."""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, time; c = duckdb.connect({str(database)!r}); "
+            f"print('locked', flush=True); time.sleep({seconds}); c.close()",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline().strip() == "locked"
+    return holder
+
+
+def test_a_wait_for_the_lock_is_logged_at_once_then_every_10_s(tmp_path, caplog):
+    database = tmp_path / "reads.duckdb"
+    holder = hold_lock(database, 13)
+    store = StoreResource(settings=StoreSettings(database=str(database)))
+    try:
+        with caplog.at_level("INFO"), store.session(read_only=True):
+            pass
+    finally:
+        holder.kill()
+        holder.wait()
+    waits = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Waiting")]
+    assert len(waits) == 2, waits
+    assert f"process {holder.pid} ({sys.executable} -c import duckdb" in waits[0]
+    assert "(0 s so far, giving up after 300 s)" in waits[0]
+    assert re.search(r"\(1[012] s so far", waits[1]), waits[1]  # 10 s, and a backoff step
+
+
+def test_a_run_waiting_for_the_lock_says_who_holds_it(tmp_path, instance):
+    """The wait shows in the run's log in the UI, naming the process."""
+    database = tmp_path / "reads.duckdb"
+    holder = hold_lock(database, 3)
+    try:
+        settings = settings_for(REAL_DATA, database)
+        result = materialize_partition(settings, "pysam_example_btag.sam", instance)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.success
+    messages = [entry.user_message for entry in instance.all_logs(result.run_id)]
+    assert any(
+        m.startswith("Waiting for DuckDB database") and f"process {holder.pid} (" in m
+        for m in messages
+    ), messages
 
 
 def _limit_file_size(limit: int):
