@@ -68,9 +68,14 @@ DUCKDB_PEERS = ("oxbow", "polars-bio", "pysam")
 # The ingest's DuckDB memory_limit (bam_assets: IngestSettings.memory_limit and the IO manager's
 # default, "64MB"); every DuckDB peer gets the same unless it cannot finish with it.
 INGEST_MEMORY_LIMIT = "64MB"
-# Records per batch for each DuckDB peer: the fastest of the sweep in RESULTS.md (--sweep).
-# The ingest's own batches are 10,000 records (bam_assets' chunk_size).
-BATCH_SIZES = {"oxbow": 65536, "polars-bio": 65536, "pysam": 16384}
+# Records per batch for each DuckDB peer and CPU count: the least CPU time in the sweep of
+# RESULTS.md (--sweep, 1M reads); more CPUs than listed use the largest listed. The ingest's own
+# batches are 10,000 records (bam_assets' chunk_size).
+BATCH_SIZES = {
+    "oxbow": {1: 32768, 2: 8192},
+    "polars-bio": {1: 8192, 2: 8192},
+    "pysam": {1: 8192, 2: 8192},
+}
 # polars-bio's virtualenv: 0.36.2 needs pyarrow<25 and the project pins pyarrow 26.
 POLARS_BIO_VENV = OUT / "venv-polars-bio"
 POLARS_BIO_REQUIREMENTS = ["polars-bio==0.36.2", "pyarrow<25"]
@@ -550,8 +555,18 @@ def machine() -> str:
     )
 
 
+def batch_size(peer: str, cpus: int, overrides: dict[str, int]) -> int:
+    """The peer's batch size with ``cpus`` CPUs: ``--batch-size`` if given, else the sweep's."""
+    if peer not in DUCKDB_PEERS:
+        return 0
+    if peer in overrides:
+        return overrides[peer]
+    chosen = BATCH_SIZES[peer]
+    return chosen[max((c for c in chosen if c <= cpus), default=min(chosen))]
+
+
 def _batch_sizes(text: str) -> dict[str, int]:
-    sizes = dict(BATCH_SIZES)
+    sizes: dict[str, int] = {}
     for item in filter(None, text.split(",")):
         peer, _, value = item.partition("=")
         if peer not in DUCKDB_PEERS:
@@ -577,8 +592,11 @@ def main() -> None:
     parser.add_argument(
         "--batch-size",
         default="",
-        help="PEER=N,... records per batch for the DuckDB peers (default: "
-        + ", ".join(f"{p}={n}" for p, n in BATCH_SIZES.items())
+        help="PEER=N,... records per batch for the DuckDB peers (default, by CPUs given: "
+        + "; ".join(
+            f"{p} " + ", ".join(f"{n} with {c}" for c, n in sizes.items())
+            for p, sizes in BATCH_SIZES.items()
+        )
         + ")",
     )
     parser.add_argument(
@@ -631,15 +649,15 @@ def main() -> None:
                     runs = (
                         [(w, b) for w in workloads for b in sweep]
                         if sweep
-                        else [(w, batch_sizes.get(w, 0)) for w in workloads]
+                        else [(w, batch_size(w, cpus, batch_sizes)) for w in workloads]
                     )
-                    for workload, batch_size in runs:
+                    for workload, batch in runs:
                         result = measure(
-                            workload, bam, cpus, size, home, batch_size, arguments.memory_limit
+                            workload, bam, cpus, size, home, batch, arguments.memory_limit
                         )
                         sys.stderr.write(
                             f"{workload:10} {cpus} CPU {result.records:>10,} reads "
-                            f"{'batch ' + format(batch_size, ',') if batch_size else '':13} "
+                            f"{'batch ' + format(batch, ',') if batch else '':13} "
                             f"{result.seconds:7.2f} s {result.cpu_seconds:7.2f} CPU s "
                             f"{result.peak_rss_mb:6.0f} MB"
                             f"{f' stored {result.stored_ratio:.2f}x' if result.stored_mb else ''}"
