@@ -11,7 +11,8 @@ harness records, from outside the process:
   and how many of the BAM's optional fields (tags) the table kept.
 
 Workloads (``--workloads``; the DuckDB peers get what the ingest gives itself: DuckDB ``threads``
-= the CPUs given, ``memory_limit`` = the ingest's 64MB, the batch size of the sweep below):
+= the CPUs given, ``memory_limit`` = the ingest's 64MB, the batch size of the sweep in
+RESULTS.md):
 
   ingest      bam-assets ingest BAM --db fresh.duckdb (one warmed Dagster home for the run)
   oxbow       oxbow 0.8.2: from_bam(batch_size=B).with_tags().to_duckdb(conn), CREATE TABLE
@@ -25,7 +26,7 @@ Workloads (``--workloads``; the DuckDB peers get what the ingest gives itself: D
 A peer that fails at the ingest's memory_limit is rerun at twice the limit until it completes
 (the table labels the limit it needed). The synthetic BAMs (``bam_assets.synthetic_bam``: paired
 150-bp reads, seed 7, tags NM AS XS RG XA XF ZB) are generated once and cached in
-``benchmarks/out/`` with the list of their tags.
+``benchmarks/out/`` with a count of their tags.
 
 The table shows the best (fastest) of ``--repeats`` runs, its peak RSS the highest of all, and on
 each ingest row the fastest DuckDB peer's time / the ingest's time and the ingest's time /
@@ -45,7 +46,8 @@ Runs:
                                        # batch sizes of the DuckDB peers (how the defaults were set)
     python benchmarks/bench_ingest.py --batch-size oxbow=131072 --memory-limit 256MB
 
-Generating a BAM takes about 15 s per 100,000 reads the first time (2.9M reads: ~7 minutes).
+Generating a BAM takes about 7 s per 100,000 reads the first time on a quiet machine (2.9M
+reads: ~3.5 minutes; 10M: ~12), two to three times that on a loaded one.
 """
 
 import argparse
