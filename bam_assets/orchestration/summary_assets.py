@@ -379,7 +379,7 @@ def build_multiqc_asset(settings: IngestSettings) -> dg.AssetsDefinition:
         required_resource_keys={store_key},
         kinds={"duckdb"},
         group_name=GROUP,
-        pool=WRITER_POOL,
+        pool=settings.writer_pool,
     )
     def multiqc_folder(
         context: dg.AssetExecutionContext, config: MultiQCFolderConfig
