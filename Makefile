@@ -11,7 +11,7 @@ STAMP = $(VENV)/.installed
 $(STAMP): pyproject.toml bam_assets/reading/bam/_records.c bam_assets/stats/_cycle_sums.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev,lake]"
+	$(BIN)/pip install --quiet -e ".[dev,lake,deploy]"
 	touch $(STAMP)
 
 setup: $(STAMP)

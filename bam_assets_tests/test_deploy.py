@@ -80,7 +80,14 @@ def test_the_helm_values_fit_the_chart_schema_and_mount_what_the_environment_nam
     assert launcher["envSecrets"] == deployment["envSecrets"] == [{"name": "bam-assets-lake"}]
     celery = values("values-celery.yaml")["runLauncher"]["config"]["celeryK8sRunLauncher"]
     check(celery, CELERY_K8S_RUN_LAUNCHER)
-    assert mounts(celery) == expected and celery["env"] == run_env
+    assert mounts(celery) == expected
+    assert celery["env"] == {**run_env, "BAM_ASSETS_RUN_EXECUTOR": "celery_k8s"}
+    [celery_deployment] = values("values-celery.yaml")["dagster-user-deployments"]["deployments"]
+    assert {key: value for key, value in celery_deployment.items() if key != "env"} == {
+        key: value for key, value in deployment.items() if key != "env"
+    }
+    celery_code_env = {item["name"]: item["value"] for item in celery_deployment["env"]}
+    assert celery_code_env == celery["env"]
 
 
 def test_no_deployment_file_holds_a_secret():

@@ -29,6 +29,16 @@ from bam_assets.orchestration.summary_assets import (
 )
 
 
+def run_executor(settings: IngestSettings) -> dg.ExecutorDefinition:
+    """The executor of every job of the instance (``settings.run_executor``)."""
+    if settings.run_executor == "celery_k8s":
+        # The deploy extra: imported only by a Celery deployment.
+        from dagster_celery_k8s import celery_k8s_job_executor
+
+        return celery_k8s_job_executor
+    return dg.in_process_executor
+
+
 def ingest_resources(settings: IngestSettings) -> dict[str, object]:
     """The resources of an instance, under its keys: the sources, the store and the IO manager
     that writes ``reads`` through the same store."""
@@ -46,11 +56,12 @@ def build_ingest_definitions(
     """``reads``, the ``ingest_reads`` job (a file's reads, then its ``summaries``), the
     ``purge_removed_files`` job and the file sensor."""
     reads = build_reads_asset(settings)
+    executor = run_executor(settings)
     ingest_job = dg.define_asset_job(
         f"{settings.prefix}ingest_reads",
         selection=[reads, *summaries],
         description="Ingest one alignment file into the store and compute its read statistics.",
-        executor_def=dg.in_process_executor,
+        executor_def=executor,
     )
     purge_job = build_purge_job(settings)
     return dg.Definitions(
@@ -67,23 +78,24 @@ def build_summary_definitions(
     and the automation sensor."""
     overview = build_overview_asset(settings)
     multiqc = build_multiqc_asset(settings)
+    executor = run_executor(settings)
     summary_job = dg.define_asset_job(
         f"{settings.prefix}summarize_reads",
         selection=summaries,
         description="Compute the read statistics of one ingested file.",
-        executor_def=dg.in_process_executor,
+        executor_def=executor,
     )
     overview_job = dg.define_asset_job(
         f"{settings.prefix}refresh_read_stats_overview",
         selection=[overview],
         description="Rebuild the cross-file overview from whatever partitions exist.",
-        executor_def=dg.in_process_executor,
+        executor_def=executor,
     )
     multiqc_job = dg.define_asset_job(
         f"{settings.prefix}export_multiqc",
         selection=[multiqc],
         description="Write samtools stats/flagstat/idxstats files of every file for MultiQC.",
-        executor_def=dg.in_process_executor,
+        executor_def=executor,
     )
     # Runs the reads checks alone against what is stored (no re-ingest). Dagster 1.13 cannot take
     # a partition key for a checks-only job, so launch it with the ``dagster/partition`` tag.
@@ -91,7 +103,7 @@ def build_summary_definitions(
         f"{settings.prefix}check_reads",
         selection=dg.AssetSelection.checks_for_assets(settings.reads_key),
         description="Re-run the checks of one stored partition of reads (tag dagster/partition).",
-        executor_def=dg.in_process_executor,
+        executor_def=executor,
     )
     schedules = []
     if not settings.summary_automation:
@@ -129,5 +141,5 @@ def build_instance_definitions(settings: IngestSettings) -> dg.Definitions:
         build_ingest_definitions(settings, summaries),
         build_summary_definitions(settings, summaries),
         build_maintenance_definitions(settings),
-        dg.Definitions(resources=ingest_resources(settings), executor=dg.in_process_executor),
+        dg.Definitions(resources=ingest_resources(settings), executor=run_executor(settings)),
     )

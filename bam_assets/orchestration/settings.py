@@ -162,6 +162,12 @@ class IngestSettings(dg.Model):
         default="purge",
         description="When a file disappears: delete its partition and rows, or keep both.",
     )
+    run_executor: Literal["in_process", "celery_k8s"] = Field(
+        default="in_process",
+        description="How a run executes its steps: in its own process, or on Celery workers "
+        "(celery_k8s_job_executor, with the CeleryK8sRunLauncher of deploy/helm/values-celery"
+        ".yaml; needs the deploy extra).",
+    )
 
     def resolved(self, project_root: Path) -> "IngestSettings":
         """A copy with absolute paths (relative ones are taken from ``project_root``) and the

@@ -75,3 +75,21 @@ def test_a_dropped_file_gets_its_summaries_in_one_process_unattended():
     assert defs().resolve_assets_def("flagstat").group_names_by_key == {
         dg.AssetKey("flagstat"): "summaries"
     }
+
+
+def test_a_celery_deployment_runs_every_job_on_its_workers(tmp_path, monkeypatch):
+    """``run_executor: celery_k8s`` (BAM_ASSETS_RUN_EXECUTOR, as deploy/helm/values-celery.yaml
+    sets it) gives every job the Celery executor, the maintenance and purge jobs too."""
+    from dagster_celery_k8s import celery_k8s_job_executor
+
+    monkeypatch.setenv("BAM_ASSETS_RUN_EXECUTOR", "celery_k8s")
+    monkeypatch.setenv("BAM_ASSETS_STORE", "ducklake")
+    definitions = defs()
+    jobs = {job.name: job for job in definitions.resolve_all_job_defs()}
+    assert {"ingest_reads", "purge_removed_files", "maintain_lake"} <= set(jobs)
+    for name, job in jobs.items():
+        if name != "__ASSET_JOB":
+            assert job.executor_def is celery_k8s_job_executor, name
+    monkeypatch.delenv("BAM_ASSETS_RUN_EXECUTOR")
+    for job in defs().resolve_all_job_defs():
+        assert job.executor_def is dg.in_process_executor, job.name
