@@ -1,7 +1,8 @@
 """The lake end to end as a deployment runs it: ``dagster dev`` on an instance in Postgres
 (deploy/dagster.yaml, pools set by deploy/pools.sh) with ``BAM_ASSETS_STORE=ducklake``; files
 dropped into the watched folder are ingested by the sensor's runs, each its own process, and
-those runs overlap in time; a backfill of the flagstat summary follows.
+those runs overlap in time and compute each file's summaries; a backfill of the flagstat
+summary follows.
 """
 
 import os
@@ -16,7 +17,13 @@ import pytest
 from bam_assets.orchestration.project_paths import PROJECT_DIR
 from bam_assets_tests.helpers import REAL_DATA
 from bam_assets_tests.system.test_lake_concurrency import cli, environment, ingest_runs
-from bam_assets_tests.system.test_webserver_e2e import DagsterDev, free_port, wait_for
+from bam_assets_tests.system.test_webserver_e2e import (
+    PER_FILE_SUMMARIES,
+    DagsterDev,
+    backfill_status,
+    free_port,
+    wait_for,
+)
 
 __all__ = ["environment"]  # the fixture, shared with the concurrency tests
 
@@ -45,12 +52,18 @@ def test_sensor_runs_overlap_on_postgres_and_the_summaries_follow(environment, t
         wait_for(server.is_up, 180, "dagster dev to answer")
         for name, source in FILES.items():
             shutil.copy(REAL_DATA / source, watched / name)
+        # The sensor's runs ingest each file and compute its four summaries, with no launch.
+        everything = ("reads", *PER_FILE_SUMMARIES)
         wait_for(
-            lambda: server.partition_stats("reads")["numMaterialized"] == len(FILES),
-            420,
-            f"the sensor's runs to ingest {len(FILES)} files",
+            lambda: all(
+                server.partition_stats(asset)["numMaterialized"] == len(FILES)
+                for asset in everything
+            ),
+            600,
+            f"the sensor's runs to ingest and summarize {len(FILES)} files",
         )
-        assert server.partition_stats("reads")["numFailed"] == 0
+        for asset in everything:
+            assert server.partition_stats(asset)["numFailed"] == 0, asset
         launched = server.graphql(
             """mutation ($names: [String!]!) {
                  launchPartitionBackfill(backfillParams: {
@@ -60,11 +73,9 @@ def test_sensor_runs_overlap_on_postgres_and_the_summaries_follow(environment, t
             {"names": list(FILES)},
         )["launchPartitionBackfill"]
         assert launched["__typename"] == "LaunchBackfillSuccess", launched
-        wait_for(
-            lambda: server.partition_stats("flagstat")["numMaterialized"] == len(FILES),
-            420,
-            "the flagstat backfill",
-        )
+        assert wait_for(
+            lambda: backfill_status(server, launched["backfillId"]), 420, "the flagstat backfill"
+        ) in {"COMPLETED", "COMPLETED_SUCCESS"}
     finally:
         os.killpg(process.pid, signal.SIGINT)
         try:

@@ -84,6 +84,17 @@ class DagsterDev:
         return data["assetNodeOrError"]["partitionStats"]
 
 
+def backfill_status(server: DagsterDev, backfill_id: str) -> str:
+    """The backfill's final status, or "" while it runs."""
+    status = server.graphql(
+        """query ($id: String!) {
+             partitionBackfillOrError(backfillId: $id) { ... on PartitionBackfill { status } }
+           }""",
+        {"id": backfill_id},
+    )["partitionBackfillOrError"]["status"]
+    return "" if status in {"REQUESTED", "CANCELING", "FAILING"} else status
+
+
 @pytest.fixture
 def dagster_dev(tmp_path: Path) -> Iterator[tuple[DagsterDev, Path, Path]]:
     """``make dev`` with an empty DAGSTER_HOME: it must apply the project's dagster.yaml."""
@@ -265,16 +276,11 @@ def test_dropped_files_get_summaries_and_pictures_unattended(dagster_dev, browse
         {"names": backfilled},
     )["launchPartitionBackfill"]
     assert launched["__typename"] == "LaunchBackfillSuccess", launched
-    status_query = """query ($id: String!) {
-        partitionBackfillOrError(backfillId: $id) { ... on PartitionBackfill { status } }
-    }"""
-
-    def finished_status() -> str:
-        status = server.graphql(status_query, {"id": launched["backfillId"]})
-        status = status["partitionBackfillOrError"]["status"]
-        return "" if status in {"REQUESTED", "CANCELING", "FAILING"} else status
-
-    status = wait_for(finished_status, 600, "the backfill of 4 partitions to finish")
+    status = wait_for(
+        lambda: backfill_status(server, launched["backfillId"]),
+        600,
+        "the backfill of 4 partitions to finish",
+    )
     assert status in {"COMPLETED", "COMPLETED_SUCCESS"}, status
 
     overview_run = server.graphql(
