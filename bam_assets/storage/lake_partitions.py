@@ -49,8 +49,15 @@ INLINED_ROWS = 2_000
 PARTIAL_SUFFIX = ".tmp"
 
 # DuckLake's words when another snapshot committed a conflicting change after this transaction
-# began; the failed transaction left nothing behind.
-_CONFLICT = re.compile(r"Transaction conflict", re.IGNORECASE)
+# began, or when its own retries of a commit lost the race for the next snapshot id to other
+# writers every time (ducklake_max_retry_count, 10: seen with 16 writers committing at once, as
+# duckdb/ducklake#1283 reports). Either way the catalog's transaction was rolled back and left
+# nothing behind, so the whole transaction is tried again.
+_CONFLICT = re.compile(
+    r"Transaction conflict|Exceeded the maximum retry count|"
+    r"duplicate key value violates unique constraint \"ducklake_",
+    re.IGNORECASE,
+)
 
 
 def is_conflict(error: BaseException) -> bool:

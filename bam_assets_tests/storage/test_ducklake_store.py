@@ -5,15 +5,19 @@ Each test gets a new lake (its own catalog database on the session's throw-away 
 and its own data folder).
 """
 
+import logging
 import os
 import shutil
 import subprocess
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from bam_assets.model.tables import TableSpec
 from bam_assets.orchestration.resources import StoreResource
 from bam_assets.orchestration.settings import StoreSettings
 from bam_assets.stats.overview import OVERVIEW_TABLE, overview_rows, overview_sql
@@ -262,3 +266,36 @@ def test_a_missing_extension_binary_is_named(lake, tmp_path):
     assert result.returncode == 1
     assert "not the binary for duckdb 1.5.5" in result.stderr
     assert "pip install 'duckdb-extension-ducklake==1.5.5'" in result.stderr
+
+
+def test_writers_that_lose_the_race_for_a_snapshot_id_try_again(lake, caplog):
+    """DuckLake retries a commit that lost the race for the next snapshot id to another writer
+    ``ducklake_max_retry_count`` times (10), then fails with a Postgres duplicate key; 16 writers
+    committing at once ran out of those retries. With DuckLake's own retries off, every commit
+    that loses must be tried again by the store, and every partition end up written once."""
+    spec = TableSpec("race_rows", "value INTEGER")
+    writers, partitions = 4, 6
+    store = store_of(lake)
+    with store.session() as session:
+        session.replace_partition_rows(spec, "setup", "SELECT $key, 0", {})
+    barrier = threading.Barrier(writers)
+
+    def write(writer: int) -> None:
+        with store.session() as session:
+            session.connection.execute("SET ducklake_max_retry_count = 0")
+            barrier.wait()
+            for index in range(partitions):
+                session.replace_partition_rows(
+                    spec, f"w{writer}-{index}", "SELECT $key, $value", {"value": index}
+                )
+
+    with caplog.at_level(logging.INFO), ThreadPoolExecutor(writers) as pool:
+        list(pool.map(write, range(writers)))
+    with store.session(read_only=True) as session:
+        rows = session.connection.execute(
+            "SELECT key, value FROM race_rows WHERE key <> 'setup' ORDER BY key"
+        ).fetchall()
+    assert rows == sorted(
+        (f"w{writer}-{index}", index) for writer in range(writers) for index in range(partitions)
+    )
+    assert any("conflicted with another writer" in r.getMessage() for r in caplog.records)
