@@ -1,12 +1,16 @@
 """What the tests share besides fixtures: the real files in ../shared/test-data/real and samtools as
 the oracle, the settings of a test instance, and materializing partitions through Dagster."""
 
+import subprocess
+import sys
+import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
 import pysam
+import pytest
 
 from bam_assets.orchestration.definitions import ingest_resources
 from bam_assets.orchestration.reads_asset import build_reads_asset
@@ -138,3 +142,18 @@ def ingest_files(settings: IngestSettings, keys: list[str]) -> IngestSettings:
     for key in keys:
         materialize_partition(settings, key, instance)
     return settings
+
+
+def run_python(script: str, timeout: float, **popen) -> subprocess.CompletedProcess:
+    """Runs ``script`` in a fresh interpreter and returns what it did; one still running after
+    ``timeout`` seconds is killed and fails the test (a hang must never hang the suite)."""
+    try:
+        return subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(script)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            **popen,
+        )
+    except subprocess.TimeoutExpired as expired:
+        pytest.fail(f"still running after {timeout} s (killed): {expired.stderr!r}"[-2000:])

@@ -33,12 +33,11 @@ class ReadingSettings(dg.Config, dg.Resolvable):
     )
     chunk_size: int = Field(default=DEFAULT_CHUNK_SIZE, gt=0, description="Records per batch.")
 
-    def reader_options(self, decompression_threads: int = 0) -> ReaderOptions:
+    def reader_options(self) -> ReaderOptions:
         return ReaderOptions(
             reference=self.reference,
             format_options=tuple(self.format_options),
             chunk_size=self.chunk_size,
-            decompression_threads=decompression_threads,
         )
 
 

@@ -69,8 +69,15 @@ def _open(path: Path, options: ReaderOptions) -> pysam.AlignmentFile:
     """Opens any of BAM, CRAM or SAM; the reference only applies to CRAM (as ``samtools -T``
     would otherwise add its contigs to a SAM header without @SQ lines).
 
-    Decompression threads only apply to BAM: htslib's threaded SAM and CRAM readers decode ahead
-    of the record loop, so a failure could no longer be traced to its line or record.
+    Never with htslib decompression threads (pysam's ``threads=``). pysam can only attach them
+    when it opens a file, before the header is read, and htslib's threaded BGZF reader (bgzf.c,
+    ``bgzf_mt_reader``, 1.24) exits on a damaged block header, a block size below 18 or a short
+    block without telling the main thread: ``bgzf_check_EOF`` (which pysam's open and
+    ``bam_hdr_read`` call) and ``bgzf_seek`` then wait on a condition variable forever. The
+    reader thread gets to a bad block in the first few before the main thread asks, so a damaged
+    100 KB BAM hung 3 opens in 8, and the process ignored SIGTERM: its main thread was inside
+    htslib, where no Python signal handler runs. samtools reads the header single-threaded and
+    attaches its pool afterwards; BAM blocks are inflated by the bulk decoder anyway.
     """
     forbid_reference_downloads()
     _check_path(path)
@@ -83,9 +90,6 @@ def _open(path: Path, options: ReaderOptions) -> pysam.AlignmentFile:
                 path, f"the configured CRAM reference {options.reference} does not exist"
             )
         handle = _open_with(path, format_options, reference_filename=options.reference)
-    elif handle.is_bam and options.decompression_threads:
-        handle.close()
-        handle = _open_with(path, format_options, threads=1 + options.decompression_threads)
     return handle
 
 
