@@ -9,9 +9,9 @@ import struct
 import zlib
 from collections.abc import Sequence
 
+from bam_assets.reading.bam.bgzf import BGZF_EOF_MARKER
+
 BGZF_MAGIC = b"\x1f\x8b\x08\x04"
-# The 28-byte empty block that ends every BGZF file (SAM spec, section 4.1.2).
-BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
 SEQ_CODES = "=ACMGRSVTWYHKDBN"
 CIGAR_CODES = "MIDNSHP=XB"
 DEFAULT_TEXT = b"@HD\tVN:1.6\n@SQ\tSN:chr1\tLN:1000\n"
@@ -47,7 +47,7 @@ def bgzf(data: bytes, block: int = 0xFF00, eof: bool = True) -> bytes:
     """``data`` in BGZF blocks of at most ``block`` bytes (htslib writes 0xff00), then the EOF
     marker."""
     blocks = [bgzf_block(data[i : i + block]) for i in range(0, len(data), block)]
-    return b"".join(blocks or [bgzf_block(b"")]) + (BGZF_EOF if eof else b"")
+    return b"".join(blocks or [bgzf_block(b"")]) + (BGZF_EOF_MARKER if eof else b"")
 
 
 def bam_header(
@@ -184,4 +184,4 @@ def bam(records: bytes, header: bytes | None = None, **bgzf_options) -> bytes:
 
 def bam_blocks(*payloads: bytes, eof: bool = True) -> bytes:
     """One BGZF block per payload, so that a test can damage one block of a file."""
-    return b"".join(bgzf_block(payload) for payload in payloads) + (BGZF_EOF if eof else b"")
+    return b"".join(bgzf_block(payload) for payload in payloads) + (BGZF_EOF_MARKER if eof else b"")

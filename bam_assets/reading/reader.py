@@ -21,7 +21,11 @@ import pysam
 
 from bam_assets.reading.bam.decoder import NeedsHtslib, decode_chunk, iter_record_chunks
 from bam_assets.reading.errors import AlignmentReadError
-from bam_assets.reading.failures import decode_failure_cause, open_failure_cause
+from bam_assets.reading.failures import (
+    decode_failure_cause,
+    open_failure_cause,
+    plain_gzip_cause,
+)
 from bam_assets.reading.options import ReaderOptions
 from bam_assets.reading.references import forbid_reference_downloads
 from bam_assets.reading.sam_text import reads_batch, sam_lines_to_batch
@@ -100,6 +104,8 @@ def _open_with(path: Path, format_options: list[bytes], **arguments) -> pysam.Al
         )
     except (OSError, ValueError) as error:
         raise AlignmentReadError(path, open_failure_cause(path, error)) from error
+    except NotImplementedError as error:  # pysam tell()s a BAM while opening it
+        raise AlignmentReadError(path, plain_gzip_cause(error)) from error
 
 
 def _header_text(path: Path, file_format: str) -> str:
@@ -213,10 +219,11 @@ def _formatted_batches(
     lines: list[str] = []
     ends: list[int | None] = []
     try:
-        is_cram = handle.is_cram
+        # htslib cannot tell() the position in CRAM, nor in plain gzip (a gzipped SAM file)
+        seekable = not handle.is_cram and handle.compression != "GZIP"
         records = handle.fetch(until_eof=True)
         while True:
-            chunk_offset = None if is_cram else handle.tell()
+            chunk_offset = handle.tell() if seekable else None
             record = None
             try:
                 for record in records:

@@ -64,8 +64,10 @@ def read_reference_names(stream: BgzfStream) -> tuple[list[str], int]:
         (name_length,) = _BLOCK_SIZE.unpack_from(stream.data, position)
         if name_length < 1 or not stream.ensure(position + 8 + name_length):
             raise ValueError("truncated header")
-        raw = bytes(stream.data[position + 4 : position + 3 + name_length])
-        names.append(raw.decode("ascii"))
+        # as bam_hdr_read: l_name counts the NUL, and the name is the C string up to the first
+        # NUL (one written without its NUL keeps all l_name bytes)
+        raw = bytes(stream.data[position + 4 : position + 4 + name_length])
+        names.append(raw.partition(b"\0")[0].decode("ascii"))
         position += 8 + name_length
     return names, position
 
