@@ -63,7 +63,9 @@ def _missing_eof_cause(path: Path) -> str:
         return f"{trailing} bytes follow its BGZF end-of-file marker (a damaged copy?)"
     return (
         "the file is truncated: it ends without the BGZF end-of-file marker "
-        "(an interrupted copy or write?)"
+        "(an interrupted copy or write?). samtools warns and reads the records it holds; to do "
+        "the same, set the reading option allow_missing_eof (bam-assets ingest "
+        "--allow-missing-eof)"
     )
 
 

@@ -85,22 +85,26 @@ def _open(path: Path, options: ReaderOptions) -> pysam.AlignmentFile:
     """
     forbid_reference_downloads()
     _check_path(path)
-    format_options = [option.encode() for option in options.format_options]
-    handle = _open_with(path, format_options)
+    handle = _open_with(path, options)
     if handle.is_cram and options.reference:
         handle.close()
         if not Path(options.reference).is_file():
             raise AlignmentReadError(
                 path, f"the configured CRAM reference {options.reference} does not exist"
             )
-        handle = _open_with(path, format_options, reference_filename=options.reference)
+        handle = _open_with(path, options, reference_filename=options.reference)
     return handle
 
 
-def _open_with(path: Path, format_options: list[bytes], **arguments) -> pysam.AlignmentFile:
+def _open_with(path: Path, options: ReaderOptions, **arguments) -> pysam.AlignmentFile:
     try:
         return pysam.AlignmentFile(
-            str(path), "r", check_sq=False, format_options=format_options, **arguments
+            str(path),
+            "r",
+            check_sq=False,
+            format_options=[option.encode() for option in options.format_options],
+            ignore_truncation=options.allow_missing_eof,
+            **arguments,
         )
     except (OSError, ValueError) as error:
         raise AlignmentReadError(path, open_failure_cause(path, error)) from error

@@ -211,3 +211,27 @@ def test_empty_blocks_and_an_end_of_file_marker_mid_file_are_skipped(tmp_path: P
     )
     assert [row["qname"] for row in rows(path)] == ["r0", "r1", "r2", "r3"]
     assert int(pysam.view("-c", str(path))) == 4
+
+
+def test_a_missing_end_of_file_marker_is_refused_unless_allowed(tmp_path: Path):
+    """samtools warns and reads every record. Refused by default (the marker is the only sign
+    of an interrupted copy), with a message naming the option that reads it as samtools does."""
+    path = tmp_path / "no_eof.bam"
+    path.write_bytes(bam(good_records(3), eof=False))
+    assert int(pysam.view("-c", str(path))) == 3
+    with pytest.raises(AlignmentReadError, match="truncated.*allow_missing_eof"):
+        read_header(path, ReaderOptions())
+    for bulk in (True, False):
+        options = ReaderOptions(allow_missing_eof=True, bulk_bam_decoding=bulk)
+        assert read_header(path, options).format == "BAM"
+        assert [row["qname"] for row in rows(path, options)] == ["r0", "r1", "r2"]
+
+
+def test_a_file_cut_inside_a_block_fails_even_when_a_missing_marker_is_allowed(tmp_path: Path):
+    data = bam_blocks(bam_header(), good_records(2), good_records(2, 2), eof=False)
+    path = tmp_path / "cut.bam"
+    path.write_bytes(data[:-20])
+    assert samtools_refuses(path)
+    options = ReaderOptions(allow_missing_eof=True)
+    with pytest.raises(AlignmentReadError, match="truncated inside the compressed block"):
+        rows(path, options)
