@@ -1,17 +1,19 @@
 """What the tests share besides fixtures: the real files in ../shared/test-data/real and samtools as
 the oracle, the settings of a test instance, and materializing partitions through Dagster."""
 
+import io
 import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 
 import dagster as dg
 import pysam
 import pytest
 
+from bam_assets.cli.main import main
 from bam_assets.orchestration.definitions import ingest_resources
 from bam_assets.orchestration.reads_asset import build_reads_asset
 from bam_assets.orchestration.resources import StoreResource
@@ -46,6 +48,22 @@ def samtools_input(path: Path) -> list[str]:
 def samtools_view(path: Path, *arguments: str) -> str:
     """What ``samtools view --no-PG`` prints for ``path`` (the oracle)."""
     return pysam.view(*arguments, "--no-PG", *samtools_input(path))
+
+
+def samtools_view_bytes(path: Path, *arguments: str) -> bytes:
+    """``samtools_view`` as bytes: what it prints need not be UTF-8."""
+    text = samtools_view(path, *arguments)
+    return text if isinstance(text, bytes) else text.encode()
+
+
+def cli_bytes(*argv: str) -> bytes:
+    """What ``bam-assets ARGV`` prints on stdout, as bytes (it may print bytes that are not
+    UTF-8, as samtools does); it must exit 0."""
+    buffer = io.BytesIO()
+    with redirect_stdout(io.TextIOWrapper(buffer, encoding="utf-8")) as out:
+        assert main(list(argv)) == 0
+        out.flush()
+    return buffer.getvalue()
 
 
 def bgzf_blocks(data: bytes) -> list[tuple[int, int]]:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from bam_assets.model.sam_bytes import bytes_from_text
 from bam_assets.orchestration.resources import StoreResource
 from bam_assets.orchestration.settings import StoreSettings
 from bam_assets.stats.flagstat import flagstat
@@ -39,14 +40,14 @@ def _key_for(session: StoreSession, file_or_key: str) -> str:
 
 
 def view(arguments: argparse.Namespace) -> int:
+    """The stored text as samtools printed it: escaped bytes are written back as the bytes."""
     with _read_session(arguments) as session:
         key = _key_for(session, arguments.file_or_key)
-        out = sys.stdout
+        out = sys.stdout.buffer
         if arguments.header:
-            out.write(session.header_text(key))
+            out.write(bytes_from_text(session.header_text(key)))
         for lines in session.iter_sam_lines(key):
-            out.write("\n".join(lines.to_pylist()))
-            out.write("\n")
+            out.write(bytes_from_text("\n".join(lines.to_pylist()) + "\n"))
     return 0
 
 
@@ -72,7 +73,7 @@ def summary(arguments: argparse.Namespace) -> int:
                 session.connection, session.tables, key, max_insert_size=arguments.insert_size
             )
             text = sn_lines(numbers)
-    sys.stdout.write(text)
+    sys.stdout.buffer.write(bytes_from_text(text))  # contig names may hold escaped bytes
     return 0
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pysam
 
+from bam_assets.model.sam_bytes import text_from_htslib
 from bam_assets.reading.bam.bgzf import BGZF_EOF_MARKER, BgzfBlockError, read_bgzf_block
 from bam_assets.reading.options import ReaderOptions
 from bam_assets.reading.references import missing_cram_references
@@ -96,8 +97,8 @@ def decode_failure_cause(
             )
     if "sam_format" in message and record is not None:
         return (
-            f"record {records_read + 1} (read {record.query_name!r}) has invalid tag data that "
-            f"cannot be written as SAM (corrupt record)"
+            f"record {records_read + 1} (read {text_from_htslib(record.query_name)!r}) has "
+            "invalid tag data that cannot be written as SAM (corrupt record)"
         )
     if handle.is_cram:
         return f"the CRAM data cannot be decoded: {message} ({where})"

@@ -19,6 +19,7 @@ from pathlib import Path
 import pyarrow as pa
 import pysam
 
+from bam_assets.model.sam_bytes import text_from_bytes, text_from_htslib
 from bam_assets.reading.bam.decoder import NeedsHtslib, decode_chunk, iter_record_chunks
 from bam_assets.reading.errors import AlignmentReadError
 from bam_assets.reading.failures import (
@@ -85,6 +86,9 @@ def _open(path: Path, options: ReaderOptions) -> pysam.AlignmentFile:
     """
     forbid_reference_downloads()
     _check_path(path)
+    # Text that is not UTF-8 (samtools prints it as it is) reaches Python as lone surrogates,
+    # which text_from_htslib turns into the store's escapes; pysam's default raises.
+    pysam.set_encoding_error_handler("surrogateescape")
     handle = _open_with(path, options)
     if handle.is_cram and options.reference:
         handle.close()
@@ -113,16 +117,19 @@ def _open_with(path: Path, options: ReaderOptions, **arguments) -> pysam.Alignme
 
 
 def _header_text(path: Path, file_format: str) -> str:
-    """The header exactly as ``samtools view -H --no-PG`` prints it (htslib normalises the text).
+    """The header exactly as ``samtools view -H --no-PG`` prints it (htslib normalises the text),
+    bytes that are not UTF-8 escaped (``model.sam_bytes``).
 
     No reference is passed: the header never needs one.
     """
     try:
-        return pysam.view("-H", "--no-PG", str(path))
+        text = pysam.view("-H", "--no-PG", str(path))
     except pysam.SamtoolsError as error:
         raise AlignmentReadError(
             path, f"samtools cannot read the {file_format} header: {error}"
         ) from error
+    # pysam hands back bytes when samtools printed something that is not UTF-8
+    return text_from_bytes(text if isinstance(text, bytes) else text.encode())
 
 
 def _format_of(handle: pysam.AlignmentFile) -> str:
@@ -231,7 +238,7 @@ def _formatted_batches(
             record = None
             try:
                 for record in records:
-                    lines.append(record.to_string())
+                    lines.append(text_from_htslib(record.to_string()))
                     ends.append(record.reference_end)
                     if len(lines) == options.chunk_size:
                         break

@@ -1,8 +1,6 @@
 """The commands that read the store print what samtools prints: flagstat, idxstats, stats."""
 
-import io
 import shutil
-from contextlib import redirect_stdout
 
 import pysam
 import pytest
@@ -13,6 +11,7 @@ from bam_assets_tests.helpers import (
     CRAM_REFERENCE,
     REAL_DATA,
     REAL_FILES,
+    cli_bytes,
     read_session,
     samtools_input,
 )
@@ -25,10 +24,7 @@ def samtools_arguments(name: str) -> list[str]:
 
 
 def cli_output(*argv: str) -> str:
-    buffer = io.StringIO()
-    with redirect_stdout(buffer):
-        assert main(list(argv)) == 0
-    return buffer.getvalue()
+    return cli_bytes(*argv).decode()
 
 
 @pytest.mark.parametrize("name", REAL_FILES)

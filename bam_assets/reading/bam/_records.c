@@ -129,6 +129,8 @@ static const char *format_tags(Text *out, const uint8_t *s, const uint8_t *end) 
     int first = 1;
     char number[64];
     while (end - s >= 4) { /* htslib ignores a tail of fewer than 4 bytes */
+        /* the key is printed as it is: a byte >= 0x80 is text that is not ASCII */
+        if ((s[0] | s[1]) & 0x80) return "non-ASCII text";
         if (!first) put_char(out, '\t');
         first = 0;
         put(out, s, 2);

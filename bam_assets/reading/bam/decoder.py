@@ -7,7 +7,7 @@ the records and writes every column as ``sam_format1`` prints it. The Python wor
 few calls.
 
 It only decodes what it knows to match htslib byte for byte. Anything else (an invalid record, a
-CIGAR kept in a ``CG`` tag, ``B:f`` arrays, non-ASCII text, a damaged block) raises
+CIGAR kept in a ``CG`` tag, ``B:f`` arrays, text that is not ASCII, a damaged block) raises
 ``NeedsHtslib`` with the virtual offset of the chunk, and the reader continues from there with
 pysam, which either decodes the records or reports the error in its words.
 """
@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from bam_assets.model.sam_bytes import text_from_bytes
 from bam_assets.reading.bam import _records
 from bam_assets.reading.bam.bgzf import BgzfStream
 from bam_assets.util.arrow_numpy import numpy_array, string_array
@@ -67,7 +68,7 @@ def read_reference_names(stream: BgzfStream) -> tuple[list[str], int]:
         # as bam_hdr_read: l_name counts the NUL, and the name is the C string up to the first
         # NUL (one written without its NUL keeps all l_name bytes)
         raw = bytes(stream.data[position + 4 : position + 4 + name_length])
-        names.append(raw.partition(b"\0")[0].decode("ascii"))
+        names.append(text_from_bytes(raw.partition(b"\0")[0]))
         position += 8 + name_length
     return names, position
 
@@ -81,7 +82,7 @@ def iter_record_chunks(
     try:
         try:
             names, position = read_reference_names(stream)
-        except ValueError as error:  # BgzfBlockError, UnicodeDecodeError included
+        except ValueError as error:  # BgzfBlockError included
             raise NeedsHtslib(0, 0, f"header: {error}") from error
         rec_no = 0
         while True:
