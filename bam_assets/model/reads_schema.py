@@ -69,7 +69,8 @@ READS_COLUMNS: tuple[Column, ...] = (
     Column(
         "qual_sum",
         "BIGINT",
-        "sum of the Phred base qualities; NULL when QUAL is '*'",
+        "sum of the base quality bytes, as samtools stats sums them; NULL when no QUAL is "
+        "stored (all bytes 0xff, printed '*')",
         nullable=True,
     ),
     Column("gc_count", "BIGINT", "C and G bases in SEQ; NULL when SEQ is '*'", nullable=True),

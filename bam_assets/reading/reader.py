@@ -21,6 +21,7 @@ import pysam
 
 from bam_assets.model.sam_bytes import text_from_bytes, text_from_htslib
 from bam_assets.reading.bam.decoder import NeedsHtslib, decode_chunk, iter_record_chunks
+from bam_assets.reading.binary_records import UnsplittableRecord, records_batch
 from bam_assets.reading.errors import AlignmentReadError
 from bam_assets.reading.failures import (
     decode_failure_cause,
@@ -228,18 +229,22 @@ def _formatted_batches(
     """Batches of the records from ``handle``'s position on, each rendered by htslib's SAM
     formatter; ``rec_no`` is the number of the first one. Closes ``handle``."""
     lines: list[str] = []
-    ends: list[int | None] = []
+    records: list[pysam.AlignedSegment] = []
     try:
+        # the text of BAM and CRAM records can be ambiguous (binary_records); SAM's is not
+        reference_names = None
+        if handle.is_bam or handle.is_cram:
+            reference_names = [n.encode("utf-8", "surrogateescape") for n in handle.references]
         # htslib cannot tell() the position in CRAM, nor in plain gzip (a gzipped SAM file)
         seekable = not handle.is_cram and handle.compression != "GZIP"
-        records = handle.fetch(until_eof=True)
+        iterator = handle.fetch(until_eof=True)
         while True:
             chunk_offset = handle.tell() if seekable else None
             record = None
             try:
-                for record in records:
+                for record in iterator:
                     lines.append(text_from_htslib(record.to_string()))
-                    ends.append(record.reference_end)
+                    records.append(record)
                     if len(lines) == options.chunk_size:
                         break
                 else:
@@ -256,14 +261,30 @@ def _formatted_batches(
                     len(lines),
                 )
                 raise AlignmentReadError(path, cause) from error
-            yield sam_lines_to_batch(lines, rec_no, ends)
+            yield _chunk_batch(path, lines, records, rec_no, reference_names)
             rec_no += len(lines)
             lines = []
-            ends = []
+            records = []
         if lines:
-            yield sam_lines_to_batch(lines, rec_no, ends)
+            yield _chunk_batch(path, lines, records, rec_no, reference_names)
     finally:
         _close_quietly(handle)
+
+
+def _chunk_batch(
+    path: Path,
+    lines: list[str],
+    records: list[pysam.AlignedSegment],
+    rec_no: int,
+    reference_names: list[bytes] | None,
+) -> pa.RecordBatch:
+    """The batch of one chunk: SAM text split as it is, BAM and CRAM text with their records."""
+    if reference_names is None:
+        return sam_lines_to_batch(lines, rec_no, [record.reference_end for record in records])
+    try:
+        return records_batch(lines, records, rec_no, reference_names)
+    except UnsplittableRecord as error:
+        raise AlignmentReadError(path, str(error)) from error
 
 
 def _close_quietly(handle: pysam.AlignmentFile) -> None:

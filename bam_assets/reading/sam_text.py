@@ -14,11 +14,18 @@ def sam_lines_to_batch(
 ) -> pa.RecordBatch:
     """Turns SAM record lines (no trailing newline) into a batch of ``READS_SCHEMA``.
 
+    ``end_positions`` are the records' ``reference_end`` (htslib's ``bam_endpos``), taken while
+    decoding: computing them from the CIGAR text in SQL cost a third of a second per million reads.
+    """
+    return reads_batch(first_rec_no, split_sam_lines(lines), pa.array(end_positions, pa.int64()))
+
+
+def split_sam_lines(lines: list[str]) -> dict[str, pa.Array]:
+    """The 11 SAM fields and the tags of SAM record lines, as text columns.
+
     The optional fields stay one string, exactly as SAM prints them (``NM:i:0<TAB>MD:Z:100``, or
     ``''`` when there are none): every line gets a tab appended and is split into at most 12
     parts, so the 12th part is the tag text plus that tab, which is then cut off.
-    ``end_positions`` are the records' ``reference_end`` (htslib's ``bam_endpos``), taken while
-    decoding: computing them from the CIGAR text in SQL cost a third of a second per million reads.
     """
     text = pa.array(lines, pa.string())
     text = pc.binary_join_element_wise(text, "", "\t")
@@ -26,7 +33,7 @@ def sam_lines_to_batch(
     columns = {name: pc.list_element(fields, index) for index, name in enumerate(SAM_COLUMNS)}
     tags_and_tab = pc.list_element(fields, len(SAM_COLUMNS))
     columns["tags"] = pc.binary_slice(tags_and_tab.view(pa.binary()), 0, -1).view(pa.string())
-    return reads_batch(first_rec_no, columns, pa.array(end_positions, pa.int64()))
+    return columns
 
 
 def reads_batch(

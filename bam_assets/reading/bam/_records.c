@@ -292,6 +292,7 @@ static const char *format_record(Columns *c, Py_ssize_t i, const uint8_t *p, int
         }
     }
     int64_t gc = 0, quality = 0;
+    int quality_stored = l_seq > 0;
     if (l_seq == 0) {
         put_char(&c->seq, '*');
         put_char(&c->qual, '*');
@@ -306,7 +307,14 @@ static const char *format_record(Columns *c, Py_ssize_t i, const uint8_t *p, int
             c->seq.len += (size_t)l_seq;
         }
         if (qual[0] == 0xFF) {
+            /* htslib prints '*' as soon as the first byte is 0xff, but samtools stats sums
+             * every byte: keep that sum unless all are 0xff (no QUAL: NULL, 255 per base) */
             put_char(&c->qual, '*');
+            quality_stored = 0;
+            for (int32_t k = 0; k < l_seq; k++) {
+                quality += qual[k];
+                quality_stored |= qual[k] != 0xFF;
+            }
         } else if (reserve(&c->qual, (size_t)l_seq) == 0) {
             char *text = c->qual.data + c->qual.len;
             for (int32_t k = 0; k < l_seq; k++) {
@@ -332,7 +340,7 @@ static const char *format_record(Columns *c, Py_ssize_t i, const uint8_t *p, int
     c->end_pos[i] = c->end_valid[i] ? (int64_t)pos + (reference_length ? reference_length : 1) : 0;
     c->seq_valid[i] = l_seq > 0;
     c->gc_count[i] = gc;
-    c->qual_valid[i] = l_seq > 0 && qual[0] != 0xFF;
+    c->qual_valid[i] = (uint8_t)quality_stored;
     c->qual_sum[i] = c->qual_valid[i] ? quality : 0;
     c->qname_offsets[i + 1] = (int32_t)c->qname.len;
     c->cigar_offsets[i + 1] = (int32_t)c->cigar.len;
