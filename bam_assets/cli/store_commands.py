@@ -58,13 +58,12 @@ def summary(arguments: argparse.Namespace) -> int:
         if arguments.command == "flagstat":
             text = flagstat_text(flagstat(session.connection, session.tables, key))
         elif arguments.command == "idxstats":
-            file_format, header = session.file_row(key)
             rows = idxstats(
                 session.connection,
                 session.tables,
                 key,
-                file_format,
-                header,
+                session.file_row(key)[0],
+                session.references(key),
                 reference_lengths(arguments.reference),
             )
             text = idxstats_text(rows)

@@ -74,6 +74,24 @@ READS_COLUMNS: tuple[Column, ...] = (
         nullable=True,
     ),
     Column("gc_count", "BIGINT", "C and G bases in SEQ; NULL when SEQ is '*'", nullable=True),
+    Column(
+        "ref_id",
+        "INTEGER",
+        "RNAME as an index into the file's references (files.reference_names; BAM's refID, "
+        "counted from 0); -1 when unplaced",
+    ),
+    Column(
+        "next_ref_id",
+        "INTEGER",
+        "RNEXT as an index into the file's references (BAM's next refID); -1 when unknown",
+    ),
+    Column(
+        "nm",
+        "BIGINT",
+        "the first NM tag as samtools reads it (its value when an integer, else 0); NULL "
+        "without one",
+        nullable=True,
+    ),
     *(
         Column(name, "BOOLEAN", f"flag & {bit:#x} <> 0", source="derived")
         for name, bit in FLAG_BITS.items()

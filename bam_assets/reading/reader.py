@@ -21,27 +21,31 @@ import pysam
 
 from bam_assets.model.sam_bytes import text_from_bytes, text_from_htslib
 from bam_assets.reading.bam.decoder import NeedsHtslib, decode_chunk, iter_record_chunks
-from bam_assets.reading.binary_records import UnsplittableRecord, records_batch
 from bam_assets.reading.errors import AlignmentReadError
 from bam_assets.reading.failures import (
     decode_failure_cause,
     open_failure_cause,
     plain_gzip_cause,
 )
+from bam_assets.reading.htslib_records import UnsplittableRecord, records_batch
 from bam_assets.reading.options import ReaderOptions
 from bam_assets.reading.references import forbid_reference_downloads
-from bam_assets.reading.sam_text import reads_batch, sam_lines_to_batch
+from bam_assets.reading.sam_text import reads_batch
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class AlignmentHeader:
-    """What is known after opening a file: its format and its header as samtools prints it."""
+    """What is known after opening a file: its format, its header as samtools prints it, and its
+    references as htslib holds them (for BAM the binary list, which can differ from the text's
+    @SQ lines; names escaped as ``model.sam_bytes`` escapes them)."""
 
     path: Path
     format: str
     text: str
+    reference_names: tuple[str, ...]
+    reference_lengths: tuple[int, ...]
 
 
 _CRAM_ONLY_FORMAT_OPTIONS = {"decode_md", "reference", "required_fields", "ignore_md5"}
@@ -150,6 +154,8 @@ def read_header(path: Path, options: ReaderOptions) -> AlignmentHeader:
     handle = _open(path, options)
     try:
         file_format = _format_of(handle)
+        names = tuple(text_from_htslib(name) for name in handle.references)
+        lengths = tuple(handle.lengths)
         if file_format == "CRAM":
             try:
                 next(iter(handle.fetch(until_eof=True)), None)
@@ -159,7 +165,7 @@ def read_header(path: Path, options: ReaderOptions) -> AlignmentHeader:
                 ) from error
     finally:
         _close_quietly(handle)
-    return AlignmentHeader(path=path, format=file_format, text=_header_text(path, file_format))
+    return AlignmentHeader(path, file_format, _header_text(path, file_format), names, lengths)
 
 
 def count_records(path: Path, options: ReaderOptions) -> int:
@@ -231,7 +237,7 @@ def _formatted_batches(
     lines: list[str] = []
     records: list[pysam.AlignedSegment] = []
     try:
-        # the text of BAM and CRAM records can be ambiguous (binary_records); SAM's is not
+        # the text of BAM and CRAM records can be ambiguous (htslib_records); SAM's is not
         reference_names = None
         if handle.is_bam or handle.is_cram:
             reference_names = [n.encode("utf-8", "surrogateescape") for n in handle.references]
@@ -278,9 +284,7 @@ def _chunk_batch(
     rec_no: int,
     reference_names: list[bytes] | None,
 ) -> pa.RecordBatch:
-    """The batch of one chunk: SAM text split as it is, BAM and CRAM text with their records."""
-    if reference_names is None:
-        return sam_lines_to_batch(lines, rec_no, [record.reference_end for record in records])
+    """``records_batch`` of one chunk, a refusal named with the file."""
     try:
         return records_batch(lines, records, rec_no, reference_names)
     except UnsplittableRecord as error:

@@ -67,6 +67,10 @@ def sn_values(s: SummaryNumbers) -> list[tuple[str, str, str]]:
     ``is sorted`` is left out: it depends on record order rather than on the records.
     """
     sequences = s.sequences
+    # stats.c sums NM into a uint64_t: with negative NM values the rate is that of the wrapped sum
+    error_rate = (
+        _float_ratio(s.mismatches % (1 << 64), s.bases_mapped_cigar) if s.bases_mapped_cigar else 0
+    )
     return [
         ("raw total sequences", str(sequences), "excluding supplementary and secondary reads"),
         ("filtered sequences", "0", ""),
@@ -95,11 +99,7 @@ def sn_values(s: SummaryNumbers) -> list[tuple[str, str, str]]:
         ("bases trimmed", "0", ""),
         ("bases duplicated", str(s.bases_duplicated), ""),
         ("mismatches", str(s.mismatches), "from NM fields"),
-        (
-            "error rate",
-            f"{_float_ratio(s.mismatches, s.bases_mapped_cigar) if s.bases_mapped_cigar else 0:e}",
-            "mismatches / bases mapped (cigar)",
-        ),
+        ("error rate", f"{error_rate:e}", "mismatches / bases mapped (cigar)"),
         ("average length", _average(s.total_length, sequences), ""),
         (
             "average first fragment length",

@@ -143,8 +143,9 @@ def replace_partition(
             connection.execute(
                 f"""
                 INSERT OR REPLACE INTO {tables.files} (key, path, format, size_bytes,
-                    mtime, fingerprint, header_text, read_count, ingested_at, ingest_seconds)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    mtime, fingerprint, header_text, reference_names, reference_lengths,
+                    read_count, ingested_at, ingest_seconds)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
                 [
                     source.key,
@@ -154,6 +155,8 @@ def replace_partition(
                     source.mtime,
                     source.fingerprint,
                     source.header_text,
+                    list(source.reference_names),
+                    list(source.reference_lengths),
                     stream.read_count,
                     datetime.now(timezone.utc),
                     seconds,

@@ -15,7 +15,7 @@ from bam_assets.model.sam_bytes import bytes_from_text, text_from_bytes
 from bam_assets.reading.errors import AlignmentReadError
 from bam_assets.reading.options import ReaderOptions
 from bam_assets.reading.reader import iter_read_batches, read_header
-from bam_assets.reading.sam_text import sam_lines_to_batch
+from bam_assets.reading.sam_text import first_nm, reads_batch, split_sam_lines
 from bam_assets_tests.bam_bytes import (
     DEFAULT_TEXT,
     bam,
@@ -35,6 +35,16 @@ from bam_assets_tests.helpers import (
 OPTIONS = ReaderOptions(reference=str(CRAM_REFERENCE), format_options=CRAM_FORMAT_OPTIONS)
 
 
+def sam_lines_to_batch(
+    lines: list[str], first_rec_no: int, end_positions: list[int | None]
+) -> pa.RecordBatch:
+    """A batch of SAM text lines, on references 0 and -1 (the ids come from records)."""
+    columns = split_sam_lines(lines)
+    ids = pa.array([-1 if row == "*" else 0 for row in columns["rname"].to_pylist()], pa.int32())
+    columns |= {"ref_id": ids, "next_ref_id": ids, "nm": first_nm(columns["tags"])}
+    return reads_batch(first_rec_no, columns, pa.array(end_positions, pa.int64()))
+
+
 def test_sam_line_becomes_typed_columns_and_the_tags_text():
     line = (
         "r1\t99\tchr1\t100\t60\t5M\t=\t300\t205\tACGTA\tIIIII"
@@ -44,6 +54,7 @@ def test_sam_line_becomes_typed_columns_and_the_tags_text():
         [line, "r2\t4\t*\t0\t0\t*\t*\t0\t0\t*\t*"], first_rec_no=7, end_positions=[104, None]
     )
     rows = batch.to_pylist()
+    assert rows[0]["nm"] == 1 and rows[1]["nm"] is None
     assert rows[0]["rec_no"] == 7 and rows[1]["rec_no"] == 8
     assert rows[0]["end_pos"] == 104 and rows[1]["end_pos"] is None
     assert (rows[0]["flag"], rows[0]["pos"], rows[0]["pnext"], rows[0]["tlen"]) == (

@@ -44,7 +44,7 @@ class NeedsHtslib(Exception):
 class DecodedChunk:
     """The SAM columns of one chunk, as the reader stores them."""
 
-    columns: dict[str, pa.Array]  # the SAM fields, tags, qual_sum and gc_count
+    columns: dict[str, pa.Array]  # the SAM fields, tags, qual_sum, gc_count, ids and nm
     end_positions: pa.Array  # htslib's reference_end (0-based exclusive), null where pysam's is
 
 
@@ -168,6 +168,9 @@ def decode_chunk(
             "tags": text("tags"),
             "qual_sum": numbers("qual_sum", "<i8", "qual_valid"),
             "gc_count": numbers("gc_count", "<i8", "seq_valid"),
+            "ref_id": numpy_array(ref_id),
+            "next_ref_id": numpy_array(next_ref_id),
+            "nm": numbers("nm", "<i8", "nm_valid"),
         },
         end_positions=numbers("end_pos", "<i8", "end_valid"),
     )

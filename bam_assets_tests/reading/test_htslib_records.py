@@ -1,5 +1,5 @@
 """BAM and CRAM records whose SAM text is ambiguous are stored with their true fields, on the bulk
-path and on htslib's (``binary_records``).
+path and on htslib's (``htslib_records``).
 
 htslib prints a binary record's bytes as they are: a TAB inside a read name, a reference name or a
 QUAL (byte 232) would shift the columns after it, and a one-base QUAL of Phred 9 prints ``*``.
@@ -22,7 +22,9 @@ from bam_assets_tests.bam_bytes import (
     bam_record,
     good_records,
     tag_array,
+    tag_char,
     tag_int,
+    tag_text,
 )
 
 HTSLIB_CHUNK = bam_record(b"f", tags=tag_array(b"XF", "f", [0.5]))
@@ -42,7 +44,7 @@ def sam_text(rows: list[dict]) -> bytes:
 
 def both_paths(path: Path) -> list[list[dict]]:
     """The rows of both paths, checked against samtools view."""
-    expected = pysam.view(str(path))
+    expected = pysam.view("--no-PG", str(path))
     expected = expected if isinstance(expected, bytes) else expected.encode()
     results = []
     for bulk in (True, False):
@@ -117,3 +119,43 @@ def test_a_qual_whose_first_byte_only_is_0xff_keeps_its_sum_on_the_bulk_path(tmp
     bulk, htslib = both_paths(path)
     assert bulk[0]["qual_sum"] == 255 + 90
     assert htslib[0]["qual_sum"] is None
+
+
+@pytest.mark.parametrize(
+    ("tags", "nm"),
+    [
+        (tag_int(b"NM", 1) + tag_int(b"NM", 5), 1),  # the first NM tag
+        (tag_text(b"NM", b"abc") + tag_int(b"NM", 5), 0),  # first NM not an integer: 0
+        (tag_text(b"XZ", b"a\tNM:i:99"), None),  # a Z tag's text is no tag
+        (tag_text(b"RG", b"g\tNM:i:99") + tag_int(b"NM", 2, "C"), 2),  # behind a Z tag
+        (tag_int(b"NM", -3, "c"), -3),
+        (tag_int(b"NM", 4_000_000_000, "I"), 4_000_000_000),
+        (tag_array(b"NM", "C", [1, 2]), 0),
+        (tag_int(b"XS", 5) + tag_char(b"XA", b"\t") + tag_int(b"NM", 7), 7),
+        (b"", None),
+    ],
+)
+def test_nm_is_the_first_nm_tag_as_samtools_stats_reads_it(tmp_path: Path, tags: bytes, nm):
+    """bam_aux_get finds the first NM tag; bam_aux2i gives its integer, or 0 for another type."""
+    path = tmp_path / "nm.bam"
+    path.write_bytes(bam(bam_record(b"n", tags=tags) + HTSLIB_CHUNK))
+    for rows in both_paths(path):
+        assert rows[0]["nm"] == nm
+
+
+def test_reference_ids_are_the_records_whatever_the_names(tmp_path: Path):
+    """Contigs named '*' and '=' print like 'unplaced' and 'same contig'; two share a name."""
+    references = [(b"*", 1000), (b"=", 1000), (b"chr1", 1000), (b"chr1", 500)]
+    records = [
+        bam_record(b"a", flag=1, tid=0, pos=5, mtid=1, mpos=9),
+        bam_record(b"b", flag=1, tid=1, pos=9, mtid=1, mpos=5),
+        bam_record(b"c", tid=3, pos=1, mtid=2, mpos=1),
+        bam_record(b"d", flag=4, tid=-1, pos=-1, cigar=[]),
+    ]
+    path = tmp_path / "names.bam"
+    header = bam_header(b"@HD\tVN:1.6\n", references)
+    path.write_bytes(bam(b"".join(records) + HTSLIB_CHUNK, header))
+    for rows in both_paths(path):
+        ids = [(row["ref_id"], row["next_ref_id"]) for row in rows[:4]]
+        assert ids == [(0, 1), (1, 1), (3, 2), (-1, -1)]
+        assert [row["rnext"] for row in rows[:3]] == ["=", "=", "chr1"]
