@@ -14,10 +14,13 @@ import pysam
 import pytest
 
 from bam_assets.cli.main import main
+from bam_assets.model.source_stream import source_of
 from bam_assets.orchestration.definitions import ingest_resources
 from bam_assets.orchestration.reads_asset import build_reads_asset
 from bam_assets.orchestration.resources import StoreResource
 from bam_assets.orchestration.settings import IngestSettings, ReadingSettings, StoreSettings
+from bam_assets.reading.stream import open_reads_stream
+from bam_assets.stats.cycle_quality import CycleQuality
 from bam_assets.stats.distributions import distribution_queries
 from bam_assets.storage.store import StoreSession
 
@@ -74,6 +77,16 @@ def bgzf_blocks(data: bytes) -> list[tuple[int, int]]:
         blocks.append((offset, size))
         offset += size
     return blocks
+
+
+def ingest_directly(path: Path, key: str, database: Path, reading: ReadingSettings) -> int:
+    """Stores ``path`` as partition ``key`` as the ``reads`` asset and its IO manager do (the
+    stream into one transaction, the quality per cycle beside it), without a Dagster run;
+    returns the rows stored. Raises AlignmentReadError when the file cannot be read."""
+    stream = open_reads_stream(path, key, reading.reader_options())
+    with write_session(database) as session:
+        result = session.replace_partition(source_of(stream), stream, [CycleQuality()])
+    return result.read_count
 
 
 def settings_for(
