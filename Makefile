@@ -37,7 +37,7 @@ clean:
 # runs one session (corpus kept in build/fuzz/corpus); `make fuzz-ci` a fixed-seed, fixed-length
 # one from the seeds alone, which fails on any finding.
 FUZZ_SECONDS ?= 600
-FUZZ_RUNS ?= 3000
+FUZZ_RUNS ?= 2000
 REAL_DATA ?= ../shared/test-data/real
 
 build/fuzz/site/.installed:
