@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN = $(VENV)/bin
 STAMP = $(VENV)/.installed
 
-.PHONY: setup demo test dev clean
+.PHONY: setup demo test dev clean fuzz fuzz-ci fuzz-setup
 
 $(STAMP): pyproject.toml bam_assets/reading/bam/_records.c bam_assets/stats/_cycle_sums.c
 	$(PYTHON) -m venv $(VENV)
@@ -38,3 +38,26 @@ dev: $(STAMP)
 
 clean:
 	rm -rf $(VENV) data .dagster_home
+
+# Fuzzing the C decoder (fuzz/README.md): clang-14 and libclang-rt-14-dev (Debian), atheris from
+# PyPI installed into build/fuzz/site, not into the virtualenv. `make fuzz FUZZ_SECONDS=3600`
+# runs one session (corpus kept in build/fuzz/corpus); `make fuzz-ci` a fixed-seed, fixed-length
+# one from the seeds alone, which fails on any finding.
+FUZZ_SECONDS ?= 600
+FUZZ_RUNS ?= 2000
+REAL_DATA ?= ../shared/test-data/real
+
+build/fuzz/site/.installed:
+	$(BIN)/pip install --quiet --target build/fuzz/site atheris==3.0.0
+	touch $@
+
+fuzz-setup: $(STAMP) build/fuzz/site/.installed
+	rm -rf build/fuzz/seeds
+	PYTHONPATH=. $(BIN)/python fuzz/make_seeds.py build/fuzz/seeds $(REAL_DATA)
+
+fuzz: fuzz-setup
+	nice -n 10 fuzz/run_fuzz.sh $(FUZZ_SECONDS) $${FUZZ_SEED:-$$RANDOM}
+
+fuzz-ci: fuzz-setup
+	rm -rf build/fuzz/ci-corpus
+	CORPUS=build/fuzz/ci-corpus fuzz/run_fuzz.sh 600 1 -runs=$(FUZZ_RUNS)

@@ -1,22 +1,29 @@
 """What the tests share besides fixtures: the real files in ../shared/test-data/real and samtools as
 the oracle, the settings of a test instance, and materializing partitions through Dagster."""
 
+import io
 import os
 import random
 import shutil
 import subprocess
 import sys
+import textwrap
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 
 import dagster as dg
 import pysam
+import pytest
 
+from bam_assets.cli.main import main
+from bam_assets.model.source_stream import source_of
 from bam_assets.orchestration.definitions import ingest_resources
 from bam_assets.orchestration.reads_asset import build_reads_asset
 from bam_assets.orchestration.resources import StoreResource
 from bam_assets.orchestration.settings import IngestSettings, ReadingSettings, StoreSettings
+from bam_assets.reading.stream import open_reads_stream
+from bam_assets.stats.cycle_quality import CycleQuality
 from bam_assets.stats.distributions import distribution_queries
 from bam_assets.storage.store import StoreSession
 
@@ -49,6 +56,22 @@ def samtools_view(path: Path, *arguments: str, regions: Sequence[str] = ()) -> s
     return pysam.view(*arguments, "--no-PG", *samtools_input(path), *regions)
 
 
+def samtools_view_bytes(path: Path, *arguments: str) -> bytes:
+    """``samtools_view`` as bytes: what it prints need not be UTF-8."""
+    text = samtools_view(path, *arguments)
+    return text if isinstance(text, bytes) else text.encode()
+
+
+def cli_bytes(*argv: str) -> bytes:
+    """What ``bam-assets ARGV`` prints on stdout, as bytes (it may print bytes that are not
+    UTF-8, as samtools does); it must exit 0."""
+    buffer = io.BytesIO()
+    with redirect_stdout(io.TextIOWrapper(buffer, encoding="utf-8")) as out:
+        assert main(list(argv)) == 0
+        out.flush()
+    return buffer.getvalue()
+
+
 def bgzf_blocks(data: bytes) -> list[tuple[int, int]]:
     """(offset, size) of every BGZF block, read from the BSIZE field of each block header."""
     blocks, offset = [], 0
@@ -57,6 +80,16 @@ def bgzf_blocks(data: bytes) -> list[tuple[int, int]]:
         blocks.append((offset, size))
         offset += size
     return blocks
+
+
+def ingest_directly(path: Path, key: str, database: Path, reading: ReadingSettings) -> int:
+    """Stores ``path`` as partition ``key`` as the ``reads`` asset and its IO manager do (the
+    stream into one transaction, the quality per cycle beside it), without a Dagster run;
+    returns the rows stored. Raises AlignmentReadError when the file cannot be read."""
+    stream = open_reads_stream(path, key, reading.reader_options())
+    with write_session(database) as session:
+        result = session.replace_partition(source_of(stream), stream, [CycleQuality()])
+    return result.read_count
 
 
 def settings_for(
@@ -269,3 +302,18 @@ def run_multiqc(folder: Path, output: Path) -> None:
         env={**os.environ, "MULTIQC_NO_VERSION_CHECK": "1"},
         capture_output=True,
     )
+
+
+def run_python(script: str, timeout: float, **popen) -> subprocess.CompletedProcess:
+    """Runs ``script`` in a fresh interpreter and returns what it did; one still running after
+    ``timeout`` seconds is killed and fails the test (a hang must never hang the suite)."""
+    try:
+        return subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(script)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            **popen,
+        )
+    except subprocess.TimeoutExpired as expired:
+        pytest.fail(f"still running after {timeout} s (killed): {expired.stderr!r}"[-2000:])

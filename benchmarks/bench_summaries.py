@@ -82,7 +82,12 @@ def main() -> None:
 
             key = bam.name
             timed("flagstat", lambda: flagstat(connection, tables, key))
-            timed("idxstats", lambda: idxstats(connection, tables, key, *session.file_row(key)))
+            timed(
+                "idxstats",
+                lambda: idxstats(
+                    connection, tables, key, session.file_row(key)[0], session.references(key)
+                ),
+            )
             timed("stats SN numbers", lambda: summary_numbers(connection, tables, key))
             timed("distributions", distributions)
             timed("pictures (matplotlib import included)", pictures)

@@ -137,7 +137,9 @@ def _ingest_one(
         roots=[str(target.root)],
         patterns=[*DEFAULT_PATTERNS, target.path.name],
         reading=ReadingSettings(
-            reference=arguments.reference, format_options=arguments.input_fmt_option
+            reference=arguments.reference,
+            format_options=arguments.input_fmt_option,
+            allow_missing_eof=arguments.allow_missing_eof,
         ),
         store=store_settings(arguments.backend, arguments.db),
     )

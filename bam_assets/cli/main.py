@@ -45,6 +45,11 @@ def _parser() -> argparse.ArgumentParser:
         metavar="OPT",
         help="htslib input format option, as samtools' (e.g. decode_md=0)",
     )
+    ingest_parser.add_argument(
+        "--allow-missing-eof",
+        action="store_true",
+        help="read a file without its BGZF end-of-file marker, as samtools does (it warns)",
+    )
     ingest_parser.set_defaults(run=ingest)
 
     view_parser = commands.add_parser(

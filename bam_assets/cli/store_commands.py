@@ -10,6 +10,7 @@ from functools import reduce
 from pathlib import Path
 
 from bam_assets.model.regions import RegionError
+from bam_assets.model.sam_bytes import bytes_from_text
 from bam_assets.model.selection import ReadFilters, SelectionError, parse_flags
 from bam_assets.orchestration.export import count, export
 from bam_assets.orchestration.multiqc_export import export_multiqc_folder
@@ -128,13 +129,12 @@ def summary(arguments: argparse.Namespace) -> int:
         if arguments.command == "flagstat":
             text = flagstat_text(flagstat(session.connection, session.tables, key))
         elif arguments.command == "idxstats":
-            file_format, header = session.file_row(key)
             rows = idxstats(
                 session.connection,
                 session.tables,
                 key,
-                file_format,
-                header,
+                session.file_row(key)[0],
+                session.references(key),
                 reference_lengths(arguments.reference),
             )
             text = idxstats_text(rows)
@@ -156,7 +156,7 @@ def summary(arguments: argparse.Namespace) -> int:
                 command_line=f"stats {options}{path}",
                 max_insert_size=size,
             )
-    sys.stdout.write(text)
+    sys.stdout.buffer.write(bytes_from_text(text))  # contig names may hold escaped bytes
     return 0
 
 

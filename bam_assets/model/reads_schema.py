@@ -69,10 +69,29 @@ READS_COLUMNS: tuple[Column, ...] = (
     Column(
         "qual_sum",
         "BIGINT",
-        "sum of the Phred base qualities; NULL when QUAL is '*'",
+        "sum of the base quality bytes, as samtools stats sums them; NULL when no QUAL is "
+        "stored (all bytes 0xff, printed '*')",
         nullable=True,
     ),
     Column("gc_count", "BIGINT", "C and G bases in SEQ; NULL when SEQ is '*'", nullable=True),
+    Column(
+        "ref_id",
+        "INTEGER",
+        "RNAME as an index into the file's references (files.reference_names; BAM's refID, "
+        "counted from 0); -1 when unplaced",
+    ),
+    Column(
+        "next_ref_id",
+        "INTEGER",
+        "RNEXT as an index into the file's references (BAM's next refID); -1 when unknown",
+    ),
+    Column(
+        "nm",
+        "BIGINT",
+        "the first NM tag as samtools reads it (its value when an integer, else 0); NULL "
+        "without one",
+        nullable=True,
+    ),
     *(
         Column(name, "BOOLEAN", f"flag & {bit:#x} <> 0", source="derived")
         for name, bit in FLAG_BITS.items()

@@ -27,6 +27,10 @@ class SourceFile:
     mtime: datetime
     fingerprint: str
     header_text: str
+    # the header's references (for BAM its binary list, which the records' ids index and which
+    # samtools idxstats lists, whatever the @SQ text says)
+    reference_names: tuple[str, ...]
+    reference_lengths: tuple[int, ...]
 
 
 def attach_source(schema: pa.Schema, source: SourceFile) -> pa.Schema:
@@ -41,7 +45,14 @@ def source_of(stream: pa.RecordBatchReader) -> SourceFile:
     if _METADATA_KEY not in metadata:
         raise ValueError("This stream does not say which alignment file it reads")
     fields = json.loads(metadata[_METADATA_KEY])
-    return SourceFile(**(fields | {"mtime": datetime.fromisoformat(fields["mtime"])}))
+    return SourceFile(
+        **fields
+        | {
+            "mtime": datetime.fromisoformat(fields["mtime"]),
+            "reference_names": tuple(fields["reference_names"]),
+            "reference_lengths": tuple(fields["reference_lengths"]),
+        }
+    )
 
 
 def with_bytes_read(batch: pa.RecordBatch, bytes_read: int | None) -> pa.RecordBatch:

@@ -37,8 +37,7 @@ class AlignmentSources(dg.ConfigurableResource):
     reading: ReadingSettings = Field(default_factory=ReadingSettings)
 
     def reader_options(self) -> ReaderOptions:
-        # With a second CPU, htslib inflates BGZF blocks in its own thread.
-        return self.reading.reader_options(decompression_threads=int(available_cpus() > 1))
+        return self.reading.reader_options()
 
     def find(self) -> Iterator[AlignmentFile]:
         """Every alignment file under the roots, with its partition key."""

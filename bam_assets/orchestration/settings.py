@@ -43,13 +43,19 @@ class ReadingSettings(dg.Config, dg.Resolvable):
         "--input-fmt-option).",
     )
     chunk_size: int = Field(default=DEFAULT_CHUNK_SIZE, gt=0, description="Records per batch.")
+    allow_missing_eof: bool = Field(
+        default=False,
+        description="Read a BAM/CRAM file that lacks its end-of-file marker, as samtools does "
+        "(it warns), instead of refusing it as truncated: a file cut at a block boundary then "
+        "ingests without its missing records.",
+    )
 
-    def reader_options(self, decompression_threads: int = 0) -> ReaderOptions:
+    def reader_options(self) -> ReaderOptions:
         return ReaderOptions(
             reference=self.reference,
             format_options=tuple(self.format_options),
             chunk_size=self.chunk_size,
-            decompression_threads=decompression_threads,
+            allow_missing_eof=self.allow_missing_eof,
         )
 
 

@@ -199,8 +199,10 @@ def build_summary_assets(settings: IngestSettings) -> list[dg.AssetsDefinition]:
         lengths = reference_lengths(settings.reading.reference)
 
         def work(session: StoreSession, key: str) -> dict[str, object]:
-            file_format, header = session.file_row(key)
-            rows = idxstats(session.connection, session.tables, key, file_format, header, lengths)
+            file_format, references = session.file_row(key)[0], session.references(key)
+            rows = idxstats(
+                session.connection, session.tables, key, file_format, references, lengths
+            )
             stored = session.replace_partition_rows(IDXSTATS_TABLE, key, *idxstats_rows(rows))
             busy = [r for r in rows if r.mapped or r.unmapped]
             busy.sort(key=lambda r: r.mapped + r.unmapped, reverse=True)

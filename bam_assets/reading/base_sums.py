@@ -9,16 +9,27 @@ per million reads at ingest, and the summaries add integers.
 import numpy as np
 import pyarrow as pa
 
-_PHRED_OFFSET = 33
+from bam_assets.model.sam import PHRED_OFFSET
+from bam_assets.model.sam_bytes import escaped_rows, unescape_utf8
+
 _ABSENT = ord("*")
 _C, _G = ord("C"), ord("G")
 
 
 def quality_sums(qual: pa.StringArray) -> pa.Array:
-    """Sum of the Phred qualities of each read; null where QUAL is ``*`` (not stored)."""
+    """Sum of the base qualities of each read, as samtools stats sums the bytes; null where QUAL
+    is ``*`` (not stored).
+
+    htslib prints a quality byte q as the character (q + 33) & 0xff, so q is (c - 33) & 0xff:
+    223-255 print below ``!`` and come back right, and bytes above 0x7F that are not UTF-8 are
+    stored escaped (``model.sam_bytes``), so those reads are summed from their bytes.
+    """
     data, offsets = _bytes_and_offsets(qual)
     lengths = np.diff(offsets)
-    sums = _segment_sums(data, offsets[:-1], lengths) - _PHRED_OFFSET * lengths
+    sums = _segment_sums(data - np.uint8(PHRED_OFFSET), offsets[:-1], lengths)
+    for row in escaped_rows(data, offsets):
+        raw = unescape_utf8(data[offsets[row] : offsets[row + 1]].tobytes())
+        sums[row] = int((np.frombuffer(raw, np.uint8) - np.uint8(PHRED_OFFSET)).sum(dtype=np.int64))
     return pa.array(sums, pa.int64(), mask=_is_absent(data, offsets, lengths))
 
 

@@ -16,6 +16,7 @@ from typing import IO
 
 import pysam
 
+from bam_assets.model.sam_bytes import bytes_from_text
 from bam_assets.reading.references import forbid_reference_downloads
 
 OUTPUT_FORMATS = ("sam", "bam", "cram")
@@ -52,17 +53,23 @@ def _whole_file(path: Path) -> Iterator[Path]:
 
 
 def _write_sam(
-    out: IO[str], header_text: str, batches: Iterable[Sequence[str]], with_header: bool
+    out: IO[bytes], header_text: str, batches: Iterable[Sequence[str]], with_header: bool
 ) -> int:
+    """The stored text as samtools printed it: escaped bytes are written back as the bytes."""
     if with_header:
-        out.write(header_text)
+        out.write(bytes_from_text(header_text))
     written = 0
     for lines in batches:
         if lines:
-            out.write("\n".join(lines))
-            out.write("\n")
+            out.write(bytes_from_text("\n".join(lines) + "\n"))
             written += len(lines)
     return written
+
+
+def _htslib_text(text: str) -> str:
+    """Stored text as pysam hands it to htslib: the escaped bytes as lone surrogates, which pysam
+    encodes back to those bytes (``surrogateescape``)."""
+    return bytes_from_text(text).decode("utf-8", "surrogateescape")
 
 
 def _write_htslib(
@@ -73,7 +80,7 @@ def _write_htslib(
     reference: str | None,
     threads: int,
 ) -> int:
-    header = pysam.AlignmentHeader.from_text(header_text)
+    header = pysam.AlignmentHeader.from_text(_htslib_text(header_text))
     options = {"reference_filename": reference} if file_format == "cram" else {}
     written = 0
     try:
@@ -82,7 +89,7 @@ def _write_htslib(
         ) as out:
             for lines in batches:
                 for line in lines:
-                    out.write(pysam.AlignedSegment.fromstring(line, header))
+                    out.write(pysam.AlignedSegment.fromstring(_htslib_text(line), header))
                 written += len(lines)
     except (OSError, ValueError) as error:
         # htslib has said why on standard error (a reference whose M5 differs from @SQ's, ...).
@@ -116,7 +123,8 @@ def write_alignments(
         forbid_reference_downloads()
     if path is None:
         if file_format == "sam":
-            return _write_sam(sys.stdout, header_text, batches, with_header)
+            sys.stdout.flush()
+            return _write_sam(sys.stdout.buffer, header_text, batches, with_header)
         sys.stdout.flush()
         return _write_htslib("-", file_format, header_text, batches, reference, threads)
     target = Path(path)
@@ -124,6 +132,6 @@ def write_alignments(
         raise OutputError(f"cannot write {target}: no such folder {target.parent}")
     with _whole_file(target) as partial:
         if file_format == "sam":
-            with partial.open("w") as out:
+            with partial.open("wb") as out:
                 return _write_sam(out, header_text, batches, with_header)
         return _write_htslib(str(partial), file_format, header_text, batches, reference, threads)

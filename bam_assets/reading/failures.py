@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pysam
 
-from bam_assets.reading.bam.bgzf import BgzfBlockError, read_bgzf_block
+from bam_assets.model.sam_bytes import text_from_htslib
+from bam_assets.reading.bam.bgzf import BGZF_EOF_MARKER, BgzfBlockError, read_bgzf_block
 from bam_assets.reading.options import ReaderOptions
 from bam_assets.reading.references import missing_cram_references
 
@@ -20,21 +21,53 @@ def open_failure_cause(path: Path, error: Exception) -> str:
     """Why htslib refused to open ``path``, in words (its own message is kept at the end)."""
     message = str(error) or type(error).__name__
     if "EOF marker" in message:
-        return (
-            "the file is truncated: it ends without the BGZF end-of-file marker "
-            "(an interrupted copy or write?)"
-        )
+        return _missing_eof_cause(path)
     with path.open("rb") as handle:
         start = handle.read(4096)
     if start.startswith(b"CRAM"):
         return f"a damaged CRAM file that htslib cannot open ({message})"
     if start.startswith(b"\x1f\x8b"):
+        if start[12:14] == b"BC":  # BGZF: a damaged block or binary header stops htslib early
+            bad_block = _find_bad_bgzf_block(path, 0)
+            if bad_block:
+                return f"{bad_block} ({message})"
+            with path.open("rb") as handle:
+                if (read_bgzf_block(handle) or b"").startswith(b"BAM\x01"):
+                    return f"a BAM file whose binary header is invalid or truncated ({message})"
         return f"gzip-compressed, but not a BAM/CRAM/SAM file ({message})"
     try:
         start.decode("utf-8")
     except UnicodeDecodeError:
         return "not a BAM/CRAM/SAM file: its content is unrecognised binary data"
     return "not a BAM/CRAM/SAM file: it holds plain text that is not SAM"
+
+
+def plain_gzip_cause(error: Exception) -> str:
+    """pysam asks for the position in a BAM file while opening it, which plain gzip (not BGZF)
+    cannot tell: samtools streams such a file, htslib's seekable reader cannot."""
+    return (
+        "a BAM file compressed with plain gzip, not BGZF (the blocked gzip BAM files use): "
+        "samtools can stream it, but it cannot be read here; recompress it with "
+        f"'samtools view -b -o OUT.bam FILE' ({error})"
+    )
+
+
+def _missing_eof_cause(path: Path) -> str:
+    """The last 28 bytes are not the BGZF end-of-file marker: the file was cut short, or
+    something follows the marker."""
+    with path.open("rb") as handle:
+        handle.seek(max(0, path.stat().st_size - (1 << 16)))
+        tail = handle.read()
+    marker = tail.rfind(BGZF_EOF_MARKER)
+    if marker >= 0:
+        trailing = len(tail) - marker - len(BGZF_EOF_MARKER)
+        return f"{trailing} bytes follow its BGZF end-of-file marker (a damaged copy?)"
+    return (
+        "the file is truncated: it ends without the BGZF end-of-file marker "
+        "(an interrupted copy or write?). samtools warns and reads the records it holds; to do "
+        "the same, set the reading option allow_missing_eof (bam-assets ingest "
+        "--allow-missing-eof)"
+    )
 
 
 def decode_failure_cause(
@@ -64,8 +97,8 @@ def decode_failure_cause(
             )
     if "sam_format" in message and record is not None:
         return (
-            f"record {records_read + 1} (read {record.query_name!r}) has invalid tag data that "
-            f"cannot be written as SAM (corrupt record)"
+            f"record {records_read + 1} (read {text_from_htslib(record.query_name)!r}) has "
+            "invalid tag data that cannot be written as SAM (corrupt record)"
         )
     if handle.is_cram:
         return f"the CRAM data cannot be decoded: {message} ({where})"

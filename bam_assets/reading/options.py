@@ -10,15 +10,16 @@ DEFAULT_CHUNK_SIZE = 10_000
 
 @dataclass(frozen=True)
 class ReaderOptions:
-    """How to open files: CRAM reference, htslib format options, records per Arrow batch and
-    extra htslib threads inflating BGZF blocks (worth it with a second CPU).
+    """How to open files: CRAM reference, htslib format options and records per Arrow batch.
 
     ``bulk_bam_decoding=False`` renders every BAM record with htslib's formatter, as SAM and CRAM
-    are: slower, and what the bulk decoder is tested against.
+    are: slower, and what the bulk decoder is tested against. ``allow_missing_eof`` reads a BGZF
+    or CRAM file that lacks its end-of-file marker, as samtools does (it warns), instead of
+    refusing it as truncated.
     """
 
     reference: str | None = None
     format_options: Sequence[str] = ()
     chunk_size: int = DEFAULT_CHUNK_SIZE
-    decompression_threads: int = 0
     bulk_bam_decoding: bool = True
+    allow_missing_eof: bool = False

@@ -19,24 +19,34 @@ from pathlib import Path
 import pyarrow as pa
 import pysam
 
+from bam_assets.model.sam_bytes import text_from_bytes, text_from_htslib
 from bam_assets.model.source_stream import with_bytes_read
 from bam_assets.reading.bam.decoder import NeedsHtslib, decode_chunk, iter_record_chunks
 from bam_assets.reading.errors import AlignmentReadError
-from bam_assets.reading.failures import decode_failure_cause, open_failure_cause
+from bam_assets.reading.failures import (
+    decode_failure_cause,
+    open_failure_cause,
+    plain_gzip_cause,
+)
+from bam_assets.reading.htslib_records import UnsplittableRecord, records_batch
 from bam_assets.reading.options import ReaderOptions
 from bam_assets.reading.references import forbid_reference_downloads
-from bam_assets.reading.sam_text import reads_batch, sam_lines_to_batch
+from bam_assets.reading.sam_text import reads_batch
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class AlignmentHeader:
-    """What is known after opening a file: its format and its header as samtools prints it."""
+    """What is known after opening a file: its format, its header as samtools prints it, and its
+    references as htslib holds them (for BAM the binary list, which can differ from the text's
+    @SQ lines; names escaped as ``model.sam_bytes`` escapes them)."""
 
     path: Path
     format: str
     text: str
+    reference_names: tuple[str, ...]
+    reference_lengths: tuple[int, ...]
 
 
 _CRAM_ONLY_FORMAT_OPTIONS = {"decode_md", "reference", "required_fields", "ignore_md5"}
@@ -70,46 +80,62 @@ def _open(path: Path, options: ReaderOptions) -> pysam.AlignmentFile:
     """Opens any of BAM, CRAM or SAM; the reference only applies to CRAM (as ``samtools -T``
     would otherwise add its contigs to a SAM header without @SQ lines).
 
-    Decompression threads only apply to BAM: htslib's threaded SAM and CRAM readers decode ahead
-    of the record loop, so a failure could no longer be traced to its line or record.
+    Never with htslib decompression threads (pysam's ``threads=``). pysam can only attach them
+    when it opens a file, before the header is read, and htslib's threaded BGZF reader (bgzf.c,
+    ``bgzf_mt_reader``, 1.24) exits on a damaged block header, a block size below 18 or a short
+    block without telling the main thread: ``bgzf_check_EOF`` (which pysam's open and
+    ``bam_hdr_read`` call) and ``bgzf_seek`` then wait on a condition variable forever. The
+    reader thread gets to a bad block in the first few before the main thread asks, so a damaged
+    100 KB BAM hung 3 opens in 8, and the process ignored SIGTERM: its main thread was inside
+    htslib, where no Python signal handler runs. samtools reads the header single-threaded and
+    attaches its pool afterwards; BAM blocks are inflated by the bulk decoder anyway.
     """
     forbid_reference_downloads()
     _check_path(path)
-    format_options = [option.encode() for option in options.format_options]
-    handle = _open_with(path, format_options)
+    # Text that is not UTF-8 (samtools prints it as it is) reaches Python as lone surrogates,
+    # which text_from_htslib turns into the store's escapes; pysam's default raises.
+    pysam.set_encoding_error_handler("surrogateescape")
+    handle = _open_with(path, options)
     if handle.is_cram and options.reference:
         handle.close()
         if not Path(options.reference).is_file():
             raise AlignmentReadError(
                 path, f"the configured CRAM reference {options.reference} does not exist"
             )
-        handle = _open_with(path, format_options, reference_filename=options.reference)
-    elif handle.is_bam and options.decompression_threads:
-        handle.close()
-        handle = _open_with(path, format_options, threads=1 + options.decompression_threads)
+        handle = _open_with(path, options, reference_filename=options.reference)
     return handle
 
 
-def _open_with(path: Path, format_options: list[bytes], **arguments) -> pysam.AlignmentFile:
+def _open_with(path: Path, options: ReaderOptions, **arguments) -> pysam.AlignmentFile:
     try:
         return pysam.AlignmentFile(
-            str(path), "r", check_sq=False, format_options=format_options, **arguments
+            str(path),
+            "r",
+            check_sq=False,
+            format_options=[option.encode() for option in options.format_options],
+            ignore_truncation=options.allow_missing_eof,
+            **arguments,
         )
     except (OSError, ValueError) as error:
         raise AlignmentReadError(path, open_failure_cause(path, error)) from error
+    except NotImplementedError as error:  # pysam tell()s a BAM while opening it
+        raise AlignmentReadError(path, plain_gzip_cause(error)) from error
 
 
 def _header_text(path: Path, file_format: str) -> str:
-    """The header exactly as ``samtools view -H --no-PG`` prints it (htslib normalises the text).
+    """The header exactly as ``samtools view -H --no-PG`` prints it (htslib normalises the text),
+    bytes that are not UTF-8 escaped (``model.sam_bytes``).
 
     No reference is passed: the header never needs one.
     """
     try:
-        return pysam.view("-H", "--no-PG", str(path))
+        text = pysam.view("-H", "--no-PG", str(path))
     except pysam.SamtoolsError as error:
         raise AlignmentReadError(
             path, f"samtools cannot read the {file_format} header: {error}"
         ) from error
+    # pysam hands back bytes when samtools printed something that is not UTF-8
+    return text_from_bytes(text if isinstance(text, bytes) else text.encode())
 
 
 def _format_of(handle: pysam.AlignmentFile) -> str:
@@ -129,6 +155,8 @@ def read_header(path: Path, options: ReaderOptions) -> AlignmentHeader:
     handle = _open(path, options)
     try:
         file_format = _format_of(handle)
+        names = tuple(text_from_htslib(name) for name in handle.references)
+        lengths = tuple(handle.lengths)
         if file_format == "CRAM":
             try:
                 next(iter(handle.fetch(until_eof=True)), None)
@@ -138,7 +166,7 @@ def read_header(path: Path, options: ReaderOptions) -> AlignmentHeader:
                 ) from error
     finally:
         _close_quietly(handle)
-    return AlignmentHeader(path=path, format=file_format, text=_header_text(path, file_format))
+    return AlignmentHeader(path, file_format, _header_text(path, file_format), names, lengths)
 
 
 def count_records(path: Path, options: ReaderOptions) -> int:
@@ -209,17 +237,22 @@ def _formatted_batches(
     """Batches of the records from ``handle``'s position on, each rendered by htslib's SAM
     formatter; ``rec_no`` is the number of the first one. Closes ``handle``."""
     lines: list[str] = []
-    ends: list[int | None] = []
+    records: list[pysam.AlignedSegment] = []
     try:
-        is_cram = handle.is_cram
-        records = handle.fetch(until_eof=True)
+        # the text of BAM and CRAM records can be ambiguous (htslib_records); SAM's is not
+        reference_names = None
+        if handle.is_bam or handle.is_cram:
+            reference_names = [n.encode("utf-8", "surrogateescape") for n in handle.references]
+        # htslib cannot tell() the position in CRAM, nor in plain gzip (a gzipped SAM file)
+        seekable = not handle.is_cram and handle.compression != "GZIP"
+        iterator = handle.fetch(until_eof=True)
         while True:
-            chunk_offset = None if is_cram else handle.tell()
+            chunk_offset = handle.tell() if seekable else None
             record = None
             try:
-                for record in records:
-                    lines.append(record.to_string())
-                    ends.append(record.reference_end)
+                for record in iterator:
+                    lines.append(text_from_htslib(record.to_string()))
+                    records.append(record)
                     if len(lines) == options.chunk_size:
                         break
                 else:
@@ -236,12 +269,16 @@ def _formatted_batches(
                     len(lines),
                 )
                 raise AlignmentReadError(path, cause) from error
-            yield with_bytes_read(sam_lines_to_batch(lines, rec_no, ends), _bytes_read(handle))
+            yield with_bytes_read(
+                _chunk_batch(path, lines, records, rec_no, reference_names), _bytes_read(handle)
+            )
             rec_no += len(lines)
             lines = []
-            ends = []
+            records = []
         if lines:
-            yield with_bytes_read(sam_lines_to_batch(lines, rec_no, ends), _bytes_read(handle))
+            yield with_bytes_read(
+                _chunk_batch(path, lines, records, rec_no, reference_names), _bytes_read(handle)
+            )
     finally:
         _close_quietly(handle)
 
@@ -254,6 +291,20 @@ def _bytes_read(handle: pysam.AlignmentFile) -> int | None:
     except (OSError, ValueError, NotImplementedError):
         return None
     return position >> 16 if handle.compression == "BGZF" else position
+
+
+def _chunk_batch(
+    path: Path,
+    lines: list[str],
+    records: list[pysam.AlignedSegment],
+    rec_no: int,
+    reference_names: list[bytes] | None,
+) -> pa.RecordBatch:
+    """``records_batch`` of one chunk, a refusal named with the file."""
+    try:
+        return records_batch(lines, records, rec_no, reference_names)
+    except UnsplittableRecord as error:
+        raise AlignmentReadError(path, str(error)) from error
 
 
 def _close_quietly(handle: pysam.AlignmentFile) -> None:

@@ -32,6 +32,8 @@ def open_reads_stream(
         mtime=stat.mtime,
         fingerprint=stat.fingerprint,
         header_text=header.text,
+        reference_names=header.reference_names,
+        reference_lengths=header.reference_lengths,
     )
     batches = iter_read_batches(path, options)
     if read_ahead:

@@ -1,12 +1,17 @@
 /* Quality sums per sequencing cycle over one Arrow batch (used by bam_assets/stats/cycle_quality.py).
  *
- * add(flag, seq_offsets, seq, qual_offsets, qual, reads, sums) adds the batch's original first and
- * last fragments to per-cycle sums, as samtools stats' FFQ/LFQ lines count them (reverse-strand
- * records read back to front; a missing QUAL counts as 255 per base). ``flag`` is int32[n];
- * ``seq_offsets``/``qual_offsets`` are the int32[n + 1] offsets of the Arrow string columns into
- * ``seq``/``qual``. ``reads`` and ``sums`` are int64 [2][capacity] (first fragments, then last
- * ones): reads[f][n - 1] counts fragments with n bases (cycle c has the bases of every fragment
- * longer than c - 1), and sums[f][c] adds the QUAL characters at cycle c, Phred + 33.
+ * add(flag, seq_offsets, seq, qual_offsets, qual, qual_sum, reads, sums) adds the batch's original
+ * first and last fragments to per-cycle sums, as samtools stats' FFQ/LFQ lines count them
+ * (reverse-strand records read back to front). ``flag`` is int32[n]; ``seq_offsets``/
+ * ``qual_offsets`` are the int32[n + 1] offsets of the Arrow string columns into ``seq``/``qual``
+ * (``qual`` as bytes: escaped bytes already unescaped); ``qual_sum`` is int64[n], -1 where null.
+ * ``reads`` and ``sums`` are int64 [2][capacity] (first fragments, then last ones):
+ * reads[f][n - 1] counts fragments with n bases (cycle c has the bases of every fragment longer
+ * than c - 1), and sums[f][c] adds the base qualities at cycle c.
+ *
+ * samtools sums the quality bytes. htslib prints byte q as the character (q + 33) & 0xff, so q is
+ * (c - 33) & 0xff; it prints '*' when the first byte is 0xff (no QUAL: 255 per base, as samtools
+ * counts it) and for a one-base read of Phred 9 (chr(9 + 33)), whose quality is its qual_sum.
  *
  * Every offset is checked against its buffer before it is used: a batch that breaks the Arrow
  * layout raises ValueError instead of reading outside memory.
@@ -32,13 +37,16 @@ static int offsets_valid(const int32_t *offsets, Py_ssize_t count, Py_ssize_t li
 
 static const char *add_batch(const Py_buffer *flag, const Py_buffer *seq_offsets,
                              const Py_buffer *seq, const Py_buffer *qual_offsets,
-                             const Py_buffer *qual, Py_buffer *reads, Py_buffer *sums) {
+                             const Py_buffer *qual, const Py_buffer *qual_sum, Py_buffer *reads,
+                             Py_buffer *sums) {
     Py_ssize_t count = flag->len / 4;
-    if (flag->len % 4 || seq_offsets->len < (count + 1) * 4 || qual_offsets->len < (count + 1) * 4)
-        return "the flag and offset buffers do not describe the same number of records";
+    if (flag->len % 4 || seq_offsets->len < (count + 1) * 4 ||
+        qual_offsets->len < (count + 1) * 4 || qual_sum->len != count * 8)
+        return "the flag, offset and sum buffers do not describe the same number of records";
     if (sums->len % 16 || reads->len != sums->len)
         return "the reads and sums buffers are not both int64[2][capacity]";
     const int32_t *flags = flag->buf, *seq_at = seq_offsets->buf, *qual_at = qual_offsets->buf;
+    const int64_t *qual_sums = qual_sum->buf;
     if (!offsets_valid(seq_at, count, seq->len) || !offsets_valid(qual_at, count, qual->len))
         return "an offset lies outside its string buffer";
     const uint8_t *seq_text = seq->buf, *qual_text = qual->buf;
@@ -61,28 +69,32 @@ static const char *add_batch(const Py_buffer *flag, const Py_buffer *seq_offsets
         if (!missing && q_length != length) return "a QUAL is not as long as its SEQ";
         read_counts[(order - 1) * capacity + length - 1] += 1;
         int64_t *row = character_sums + (order - 1) * capacity;
-        if (missing) {
-            for (int64_t k = 0; k < length; k++) row[k] += 255 + 33;
+        if (missing && length == 1 && qual_sums[i] >= 0) {
+            row[0] += qual_sums[i];
+        } else if (missing) {
+            for (int64_t k = 0; k < length; k++) row[k] += 255;
         } else if (f & BAM_FREVERSE) {
-            for (int64_t k = 0; k < length; k++) row[length - 1 - k] += q[k];
+            for (int64_t k = 0; k < length; k++) row[length - 1 - k] += (uint8_t)(q[k] - 33);
         } else {
-            for (int64_t k = 0; k < length; k++) row[k] += q[k];
+            for (int64_t k = 0; k < length; k++) row[k] += (uint8_t)(q[k] - 33);
         }
     }
     return NULL;
 }
 
 static PyObject *add(PyObject *self, PyObject *args) {
-    Py_buffer flag, seq_offsets, seq, qual_offsets, qual, reads, sums;
-    if (!PyArg_ParseTuple(args, "y*y*y*y*y*w*w*", &flag, &seq_offsets, &seq, &qual_offsets,
-                          &qual, &reads, &sums))
+    Py_buffer flag, seq_offsets, seq, qual_offsets, qual, qual_sum, reads, sums;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*y*w*w*", &flag, &seq_offsets, &seq, &qual_offsets,
+                          &qual, &qual_sum, &reads, &sums))
         return NULL;
-    const char *problem = add_batch(&flag, &seq_offsets, &seq, &qual_offsets, &qual, &reads, &sums);
+    const char *problem =
+        add_batch(&flag, &seq_offsets, &seq, &qual_offsets, &qual, &qual_sum, &reads, &sums);
     PyBuffer_Release(&flag);
     PyBuffer_Release(&seq_offsets);
     PyBuffer_Release(&seq);
     PyBuffer_Release(&qual_offsets);
     PyBuffer_Release(&qual);
+    PyBuffer_Release(&qual_sum);
     PyBuffer_Release(&reads);
     PyBuffer_Release(&sums);
     if (problem) {
@@ -94,7 +106,7 @@ static PyObject *add(PyObject *self, PyObject *args) {
 
 static PyMethodDef methods[] = {
     {"add", add, METH_VARARGS,
-     "add(flag, seq_offsets, seq, qual_offsets, qual, reads, sums) -> None"},
+     "add(flag, seq_offsets, seq, qual_offsets, qual, qual_sum, reads, sums) -> None"},
     {NULL, NULL, 0, NULL},
 };
 

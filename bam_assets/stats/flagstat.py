@@ -100,9 +100,9 @@ _FLAGSTAT_SQL = """
         count(*) FILTER (is_primary AND is_paired AND NOT is_unmapped AND NOT is_mate_unmapped),
         count(*) FILTER (is_primary AND is_paired AND is_mate_unmapped AND NOT is_unmapped),
         count(*) FILTER (is_primary AND is_paired AND NOT is_unmapped AND NOT is_mate_unmapped
-                         AND mate_rname <> rname),
+                         AND next_ref_id <> ref_id),
         count(*) FILTER (is_primary AND is_paired AND NOT is_unmapped AND NOT is_mate_unmapped
-                         AND mate_rname <> rname AND mapq >= 5)
+                         AND next_ref_id <> ref_id AND mapq >= 5)
     FROM p
     GROUP BY is_qcfail
 """

@@ -7,7 +7,6 @@ from typing import Any
 
 import duckdb
 
-from bam_assets.model.sam_header import header_contigs
 from bam_assets.model.tables import TableNames, TableSpec
 
 IDXSTATS_TABLE = TableSpec(
@@ -27,15 +26,16 @@ class IdxstatsRow:
 
 
 # bam_index.c (idxstats without an index, and the index's pseudo-bins): all records count,
-# including secondary and supplementary; placed records split by 0x4, unplaced go to '*'.
+# including secondary and supplementary, per reference id (core.tid: two contigs may share a
+# name, or be named '*'); placed records split by 0x4, unplaced (-1) go to '*'.
 _IDXSTATS_SQL = """
-    SELECT rname,
+    SELECT ref_id,
            count(*) FILTER (NOT is_unmapped) AS mapped,
            count(*) FILTER (is_unmapped) AS unmapped,
            count(*) AS records
     FROM {reads}
     WHERE key = $key
-    GROUP BY rname
+    GROUP BY ref_id
 """
 
 
@@ -58,30 +58,31 @@ def idxstats(
     tables: TableNames,
     key: str,
     file_format: str,
-    header_text: str,
+    references: Sequence[tuple[str, int]],
     reference_lengths: dict[str, int] | None = None,
 ) -> list[IdxstatsRow]:
-    """One row per @SQ contig of ``header_text`` in header order, then ``*`` (all records without
-    a reference).
+    """One row per reference of the file (``references``: (name, length) in the order of the
+    reads' ``ref_id``, the binary list of a BAM, as samtools lists them), then ``*`` (all
+    records without a reference).
 
     For CRAM files htslib replaces an @SQ length that disagrees with the reference's ``.fai``
     (sanitise_SQ_lines), and idxstats prints the replaced length; pass ``reference_lengths``
     (see ``reference_lengths()``) to do the same.
     """
     counts = {
-        name: (mapped, unmapped, records)
-        for name, mapped, unmapped, records in connection.execute(
+        ref_id: (mapped, unmapped, records)
+        for ref_id, mapped, unmapped, records in connection.execute(
             _IDXSTATS_SQL.format(reads=tables.reads), {"key": key}
         ).fetchall()
     }
     overrides = reference_lengths if file_format == "CRAM" else None
     rows = []
-    for name, length in header_contigs(header_text):
-        mapped, unmapped, _ = counts.get(name, (0, 0, 0))
+    for ref_id, (name, length) in enumerate(references):
+        mapped, unmapped, _ = counts.get(ref_id, (0, 0, 0))
         if overrides and name in overrides:
             length = overrides[name]
         rows.append(IdxstatsRow(name, length, int(mapped), int(unmapped)))
-    unplaced = counts.get("*", (0, 0, 0))[2]
+    unplaced = counts.get(-1, (0, 0, 0))[2]
     rows.append(IdxstatsRow("*", 0, 0, int(unplaced)))
     return rows
 

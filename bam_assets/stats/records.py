@@ -10,11 +10,11 @@ from bam_assets.model.tables import TableNames
 # One row per record with the quantities samtools derives from bam1_t. ``seq_len`` is
 # ``core.l_qseq`` (0 when SEQ is '*'); ``read_len`` is stats.c's unclipped_length (l_qseq plus
 # hard clips); ``read_order`` is stats.c's READ_ORDER: unpaired reads count as first fragments,
-# paired ones as 1 (READ1), 2 (READ2), 3 (both) or 0 (neither); ``mate_rname`` resolves '='.
+# paired ones as 1 (READ1), 2 (READ2), 3 (both) or 0 (neither). ``ref_id`` and ``next_ref_id``
+# are core.tid and core.mtid: names can mislead (contigs may be named '*' or '=', or share a name).
 _RECORDS = f"""
     SELECT rec_no, flag, rname, pos, end_pos, mapq, cigar, tlen, seq, qual, tags, pnext, qual_sum,
-           gc_count,
-           CASE WHEN rnext = '=' THEN rname ELSE rnext END AS mate_rname,
+           gc_count, ref_id, next_ref_id, nm,
            CASE WHEN seq = '*' THEN 0 ELSE length(seq) END AS seq_len,
            CASE WHEN seq = '*' THEN 0 ELSE length(seq) END
                + CASE WHEN contains(cigar, 'H') THEN {cigar_length_sql("H")} ELSE 0 END AS read_len,

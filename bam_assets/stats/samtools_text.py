@@ -73,6 +73,10 @@ def sn_values(s: SummaryNumbers, is_sorted: bool | None = None) -> list[tuple[st
     if is_sorted is not None:
         comment = "sorted by coordinate" if is_sorted else "not sorted by coordinate"
         order = [("is sorted", str(int(is_sorted)), comment)]
+    # stats.c sums NM into a uint64_t: with negative NM values the rate is that of the wrapped sum
+    error_rate = (
+        float_ratio(s.mismatches % (1 << 64), s.bases_mapped_cigar) if s.bases_mapped_cigar else 0
+    )
     return [
         ("raw total sequences", str(sequences), "excluding supplementary and secondary reads"),
         ("filtered sequences", "0", ""),
@@ -102,11 +106,7 @@ def sn_values(s: SummaryNumbers, is_sorted: bool | None = None) -> list[tuple[st
         ("bases trimmed", "0", ""),
         ("bases duplicated", str(s.bases_duplicated), ""),
         ("mismatches", str(s.mismatches), "from NM fields"),
-        (
-            "error rate",
-            f"{float_ratio(s.mismatches, s.bases_mapped_cigar) if s.bases_mapped_cigar else 0:e}",
-            "mismatches / bases mapped (cigar)",
-        ),
+        ("error rate", f"{error_rate:e}", "mismatches / bases mapped (cigar)"),
         ("average length", _average(s.total_length, sequences), ""),
         (
             "average first fragment length",

@@ -123,7 +123,8 @@ _SUMMARY_SQL = """
         coalesce(sum(seq_len) FILTER (is_original AND NOT is_unmapped), 0),
         coalesce(sum({cigar_mapped}) FILTER (NOT is_unmapped), 0),
         coalesce(sum(seq_len) FILTER (is_duplicate), 0),
-        coalesce(sum(coalesce(sam_tag_int(tags, 'NM'), 0)) FILTER (NOT is_unmapped), 0),
+        -- the first NM tag, read from the record at ingest (samtools: bam_aux_get, bam_aux2i)
+        coalesce(sum(nm) FILTER (NOT is_unmapped), 0),
         coalesce(max(read_len), 0),
         coalesce(max(read_len) FILTER (read_order = 1), 0),
         coalesce(max(read_len) FILTER (read_order = 2), 0),
@@ -131,7 +132,7 @@ _SUMMARY_SQL = """
         coalesce(sum(coalesce(qual_sum, 255 * seq_len))
                  FILTER (is_original AND read_order IN (1, 2)), 0),
         count(*) FILTER (is_original AND NOT is_unmapped AND is_paired AND NOT is_mate_unmapped
-                         AND mate_rname <> rname)
+                         AND next_ref_id <> ref_id)
     FROM s
 """
 
@@ -154,7 +155,7 @@ INSERT_SIZE_SQL = """
         FROM r
         WHERE NOT is_secondary AND NOT is_supplementary AND seq_len > 0 AND NOT is_unmapped
               AND is_paired AND NOT is_mate_unmapped
-              AND (tlen <> 0 OR mate_rname = rname)
+              AND (tlen <> 0 OR next_ref_id = ref_id)
     )
     SELECT insert_size,
            count(*) FILTER (orientation = 'inward') // 2 AS inward,

@@ -37,8 +37,8 @@ from bam_assets.storage.partitions import (
 )
 from bam_assets.storage.schema import (
     TAG_MACROS,
-    check_reads_columns,
     check_side_table,
+    check_stored_columns,
     comment_reads_columns,
     files_table_sql,
     reads_table_sql,
@@ -184,11 +184,10 @@ def _ensure_schema(
 ) -> None:
     """Creates the reads and files tables, the tag macros and the lake's options unless they
     exist (no snapshot then); processes creating them at once conflict, and the retry finds
-    them. A reads table made by an earlier bam-assets is refused in words."""
-    if table_exists(connection, tables.reads):
-        check_reads_columns(connection, tables, location)
-        if table_exists(connection, tables.files):
-            return
+    them. Tables made by an earlier bam-assets are refused in words."""
+    check_stored_columns(connection, tables, location)
+    if table_exists(connection, tables.reads) and table_exists(connection, tables.files):
+        return
 
     def create() -> None:
         connection.execute(reads_table_sql(tables.reads, lake=True))

@@ -149,10 +149,10 @@ def replace_side_rows(
 
 
 FILES_COLUMNS = (
-    "(key, path, format, size_bytes, mtime, fingerprint, header_text, read_count, ingested_at, "
-    "ingest_seconds)"
+    "(key, path, format, size_bytes, mtime, fingerprint, header_text, reference_names, "
+    "reference_lengths, read_count, ingested_at, ingest_seconds)"
 )
-FILES_VALUES = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+FILES_VALUES = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 
 def files_row(source: SourceFile, read_count: int, seconds: float) -> list[object]:
@@ -165,6 +165,8 @@ def files_row(source: SourceFile, read_count: int, seconds: float) -> list[objec
         source.mtime,
         source.fingerprint,
         source.header_text,
+        list(source.reference_names),
+        list(source.reference_lengths),
         read_count,
         datetime.now(timezone.utc),
         seconds,

@@ -64,6 +64,8 @@ def files_table_sql(table: str, lake: bool = False) -> str:
             mtime TIMESTAMPTZ NOT NULL,
             fingerprint VARCHAR NOT NULL,
             header_text VARCHAR NOT NULL,
+            reference_names VARCHAR[] NOT NULL,
+            reference_lengths BIGINT[] NOT NULL,
             read_count BIGINT NOT NULL,
             ingested_at TIMESTAMPTZ NOT NULL,
             ingest_seconds DOUBLE NOT NULL
@@ -89,15 +91,15 @@ TAG_MACROS = (
         TRY_CAST(regexp_extract(tags, '(?:^|\t)' || name || ':f:([^\t]*)', 1) AS DOUBLE)""",
 )
 
-_READS_COLUMNS_ADDED_LAST = ("qual_sum", "gc_count")
+_READS_COLUMNS_ADDED_LAST = ("qual_sum", "gc_count", "ref_id", "next_ref_id", "nm")
+_FILES_COLUMNS_ADDED_LAST = ("reference_names", "reference_lengths")
 
 
 def ensure_schema(connection: duckdb.DuckDBPyConnection, tables: TableNames, location: str) -> None:
     """Creates the reads and files tables and the tag macros if they do not exist yet; refuses,
-    in words, a reads table made by an earlier bam-assets with other columns."""
-    if table_exists(connection, tables.reads):
-        check_reads_columns(connection, tables, location)
-    else:
+    in words, tables made by an earlier bam-assets with other columns."""
+    check_stored_columns(connection, tables, location)
+    if not table_exists(connection, tables.reads):
         connection.execute(reads_table_sql(tables.reads))
         comment_reads_columns(connection, tables.reads)
     connection.execute(files_table_sql(tables.files))
@@ -129,8 +131,20 @@ def table_exists(connection: duckdb.DuckDBPyConnection, table: str) -> bool:
     return table in table_names(connection)
 
 
-def check_reads_columns(
+def check_stored_columns(
     connection: duckdb.DuckDBPyConnection, tables: TableNames, location: str
+) -> None:
+    """Refuses, in words, a reads or files table made by an earlier bam-assets."""
+    for table, expected in (
+        (tables.files, _FILES_COLUMNS_ADDED_LAST),
+        (tables.reads, _READS_COLUMNS_ADDED_LAST),
+    ):
+        if table_exists(connection, table):
+            _check_columns(connection, table, expected, location)
+
+
+def _check_columns(
+    connection: duckdb.DuckDBPyConnection, table: str, expected: tuple[str, ...], location: str
 ) -> None:
     """``CREATE TABLE IF NOT EXISTS`` keeps an older table as it is, and the first INSERT would then
     fail with a binder error that names neither the cause nor the remedy."""
@@ -139,13 +153,13 @@ def check_reads_columns(
         for row in connection.execute(
             "SELECT column_name FROM duckdb_columns() WHERE table_name = ? "
             "AND database_name = current_database() AND schema_name = current_schema()",
-            [tables.reads],
+            [table],
         ).fetchall()
     }
-    missing = [column for column in _READS_COLUMNS_ADDED_LAST if column not in present]
+    missing = [column for column in expected if column not in present]
     if missing:
         raise OutdatedSchemaError(
-            f"DuckDB database {location}: table {tables.reads} was created by an "
+            f"DuckDB database {location}: table {table} was created by an "
             f"earlier bam-assets and lacks the columns {', '.join(missing)}. Ingest into a new "
             "database file (or drop the table) and re-ingest the files."
         )

@@ -170,6 +170,18 @@ class StoreSession(ABC):
             raise PartitionNotFoundError(f"No ingested file has key {key!r} in {self.location}")
         return rows[0]
 
+    def references(self, key: str) -> list[tuple[str, int]]:
+        """(name, length) of the references of partition ``key``, in the order its reads'
+        ``ref_id`` counts them."""
+        rows = self.connection.execute(
+            f"SELECT reference_names, reference_lengths FROM {self.tables.files} WHERE key = ?",
+            [key],
+        ).fetchall()
+        if not rows:
+            raise PartitionNotFoundError(f"No ingested file has key {key!r} in {self.location}")
+        names, lengths = rows[0]
+        return list(zip(names, lengths, strict=True))
+
     def header_text(self, key: str) -> str:
         """The header as ``samtools view -H --no-PG`` printed it at ingest."""
         return self.file_row(key)[1]

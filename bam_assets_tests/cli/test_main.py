@@ -5,10 +5,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pysam
 import pytest
 
 from bam_assets.cli.main import main
-from bam_assets_tests.helpers import REAL_DATA, samtools_view
+from bam_assets_tests.bam_bytes import DEFAULT_TEXT, bam, bam_header, bam_record, tag_char, tag_text
+from bam_assets_tests.helpers import REAL_DATA, cli_bytes, samtools_view, samtools_view_bytes
 
 
 @pytest.fixture
@@ -102,3 +104,22 @@ def test_ingesting_a_subfolder_after_its_parent_warns_of_two_keys(tmp_path: Path
     assert f"warning: {lane / 'x.sam'} is now stored twice, as x.sam and as lane1/x.sam" in (
         second.stderr
     )
+
+
+def test_bytes_that_are_not_utf8_come_back_out_of_view_as_samtools_prints_them(
+    tmp_path: Path, cli_env: Path, capsys
+):
+    header = bam_header(DEFAULT_TEXT + b"@CO\tLatin-1 caf\xe9\n")
+    records = [
+        bam_record(b"caf\xe9", tags=tag_text(b"XZ", b"\xe9t\xe9") + tag_char(b"XA", b"\xff")),
+        bam_record(b"q", seq="ACGTACGT", cigar="8M", qual=bytes(range(93, 101))),
+        bam_record(b"u", tags=tag_text(b"XU", "\uf7e9 UTF-8".encode())),
+    ]
+    path = tmp_path / "latin1.bam"
+    path.write_bytes(bam(b"".join(records), header))
+    assert main(["ingest", str(path)]) == 0
+    capsys.readouterr()
+    assert cli_bytes("view", "-h", "latin1.bam") == samtools_view_bytes(path, "-h")
+    stats = pysam.stats(str(path)).splitlines()
+    sn = [line for line in stats if line.startswith("SN\t") and "is sorted" not in line]
+    assert cli_bytes("stats", "latin1.bam").decode().splitlines() == sn

@@ -1,9 +1,7 @@
 """The commands that read the store print what samtools prints (view -h, flagstat, idxstats,
 stats), from the embedded file and from the lake alike."""
 
-import io
 import shutil
-from contextlib import redirect_stdout
 
 import pysam
 import pytest
@@ -14,6 +12,7 @@ from bam_assets_tests.helpers import (
     CRAM_REFERENCE,
     REAL_DATA,
     REAL_FILES,
+    cli_bytes,
     cli_store_arguments,
     read_session,
     samtools_input,
@@ -28,10 +27,7 @@ def samtools_arguments(name: str) -> list[str]:
 
 
 def cli_output(*argv: str) -> str:
-    buffer = io.StringIO()
-    with redirect_stdout(buffer):
-        assert main(list(argv)) == 0
-    return buffer.getvalue()
+    return cli_bytes(*argv).decode()
 
 
 @pytest.mark.parametrize("name", REAL_FILES)

@@ -1,16 +1,14 @@
 """``bam-assets view`` as people use ``samtools view``: each option gives what samtools gives on
 the same file, and bad input stops with a message, a non-zero exit and no output file."""
 
-import io
 import subprocess
 import sys
-from contextlib import redirect_stdout
 from pathlib import Path
 
 import pytest
 
 from bam_assets.cli.main import main
-from bam_assets_tests.helpers import CRAM_REFERENCE, REAL_DATA, samtools_view
+from bam_assets_tests.helpers import CRAM_REFERENCE, REAL_DATA, cli_bytes, samtools_view
 
 # Both have a .bai beside them in the shared folder, so samtools can answer regions.
 MPILEUP = "samtools_mpileup.1.bam"  # chromosome 17 only, 50 read groups
@@ -18,10 +16,7 @@ UNMAPPED = "umitools_unmapped.bam"  # 25 contigs, 10,000 records, 32 unplaced
 
 
 def view(database: Path, *arguments: str) -> str:
-    buffer = io.StringIO()
-    with redirect_stdout(buffer):
-        assert main(["view", "--db", str(database), *arguments]) == 0
-    return buffer.getvalue()
+    return cli_bytes("view", "--db", str(database), *arguments).decode()
 
 
 # (bam-assets view options, samtools view options, regions, file)

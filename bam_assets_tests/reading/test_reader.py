@@ -7,13 +7,23 @@ import re
 from pathlib import Path
 
 import pyarrow as pa
+import pysam
 import pytest
 
 from bam_assets.model.reads_schema import SAM_COLUMNS
+from bam_assets.model.sam_bytes import bytes_from_text, text_from_bytes
 from bam_assets.reading.errors import AlignmentReadError
 from bam_assets.reading.options import ReaderOptions
 from bam_assets.reading.reader import iter_read_batches, read_header
-from bam_assets.reading.sam_text import sam_lines_to_batch
+from bam_assets.reading.sam_text import first_nm, reads_batch, split_sam_lines
+from bam_assets_tests.bam_bytes import (
+    DEFAULT_TEXT,
+    bam,
+    bam_header,
+    bam_record,
+    tag_char,
+    tag_text,
+)
 from bam_assets_tests.helpers import (
     CRAM_FORMAT_OPTIONS,
     CRAM_REFERENCE,
@@ -25,6 +35,16 @@ from bam_assets_tests.helpers import (
 OPTIONS = ReaderOptions(reference=str(CRAM_REFERENCE), format_options=CRAM_FORMAT_OPTIONS)
 
 
+def sam_lines_to_batch(
+    lines: list[str], first_rec_no: int, end_positions: list[int | None]
+) -> pa.RecordBatch:
+    """A batch of SAM text lines, on references 0 and -1 (the ids come from records)."""
+    columns = split_sam_lines(lines)
+    ids = pa.array([-1 if row == "*" else 0 for row in columns["rname"].to_pylist()], pa.int32())
+    columns |= {"ref_id": ids, "next_ref_id": ids, "nm": first_nm(columns["tags"])}
+    return reads_batch(first_rec_no, columns, pa.array(end_positions, pa.int64()))
+
+
 def test_sam_line_becomes_typed_columns_and_the_tags_text():
     line = (
         "r1\t99\tchr1\t100\t60\t5M\t=\t300\t205\tACGTA\tIIIII"
@@ -34,6 +54,7 @@ def test_sam_line_becomes_typed_columns_and_the_tags_text():
         [line, "r2\t4\t*\t0\t0\t*\t*\t0\t0\t*\t*"], first_rec_no=7, end_positions=[104, None]
     )
     rows = batch.to_pylist()
+    assert rows[0]["nm"] == 1 and rows[1]["nm"] is None
     assert rows[0]["rec_no"] == 7 and rows[1]["rec_no"] == 8
     assert rows[0]["end_pos"] == 104 and rows[1]["end_pos"] is None
     assert (rows[0]["flag"], rows[0]["pos"], rows[0]["pnext"], rows[0]["tlen"]) == (
@@ -56,8 +77,7 @@ def test_real_file_batches_match_samtools_view(name: str):
     for batch in iter_read_batches(path, options):
         assert batch.num_rows <= 1000
         for row in batch.to_pylist():
-            fields = [str(row[column]) for column in SAM_COLUMNS] + [row["tags"]]
-            lines.append("\t".join(field for field in fields if field) + "\n")
+            lines.append("\t".join(_sam_fields(row)) + "\n")
             assert row["end_pos"] == _end_from_cigar(row)
             assert row["qual_sum"] == (
                 None if row["qual"] == "*" else sum(ord(c) - 33 for c in row["qual"])
@@ -68,6 +88,11 @@ def test_real_file_batches_match_samtools_view(name: str):
     expected = samtools_view(path)
     assert "".join(lines) == expected
     assert read_header(path, OPTIONS).text == samtools_view(path, "-H")
+
+
+def _sam_fields(row: dict) -> list[str]:
+    """The SAM fields of a stored row, the tags text last when there is one."""
+    return [str(row[column]) for column in SAM_COLUMNS] + ([row["tags"]] if row["tags"] else [])
 
 
 def test_an_unplaced_record_has_no_end_even_if_htslib_computes_one():
@@ -115,3 +140,32 @@ def test_truncated_bam_fails_mid_stream_naming_the_file(tmp_path: Path, syntheti
         for _ in iter_read_batches(truncated, ReaderOptions(chunk_size=1000)):
             pass
     assert str(truncated) in str(raised.value)
+
+
+def test_text_that_is_not_utf8_is_kept_byte_for_byte(tmp_path: Path):
+    """samtools prints these bytes as they are; they are stored escaped (model.sam_bytes) and
+    the quality sums count the bytes, as samtools stats does."""
+    header = bam_header(DEFAULT_TEXT + b"@CO\tcaf\xe9\n")
+    records = [
+        bam_record(b"caf\xe9"),
+        bam_record(b"z", tags=tag_text(b"XZ", b"caf\xe9") + tag_char(b"XA", b"\xe9")),
+        bam_record(b"k", tags=tag_text(b"\xe9Z", b"v")),
+        bam_record(b"q", seq="ACGTACGT", cigar="8M", qual=bytes(range(93, 101))),
+        bam_record(b"u", tags=tag_text(b"XU", "\uf7e9 café".encode())),
+    ]
+    path = tmp_path / "latin1.bam"
+    path.write_bytes(bam(b"".join(records), header))
+    expected = pysam.view(str(path))
+    assert isinstance(expected, bytes)  # samtools printed bytes that are not UTF-8
+    assert read_header(path, ReaderOptions()).text == text_from_bytes(
+        pysam.view("-H", "--no-PG", str(path))
+    )
+    for bulk in (True, False):
+        rows = [
+            row
+            for batch in iter_read_batches(path, ReaderOptions(bulk_bam_decoding=bulk))
+            for row in batch.to_pylist()
+        ]
+        lines = ["\t".join(_sam_fields(row)) for row in rows]
+        assert b"".join(bytes_from_text(line) + b"\n" for line in lines) == expected
+        assert rows[3]["qual_sum"] == sum(range(93, 101))

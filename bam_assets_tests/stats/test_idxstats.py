@@ -18,7 +18,7 @@ from bam_assets_tests.helpers import (
 def test_idxstats_is_byte_identical_to_samtools(real_database, name):
     lengths = reference_lengths(str(CRAM_REFERENCE))
     with read_session(real_database) as session:
-        file_format, header = session.file_row(name)
-        rows = idxstats(session.connection, session.tables, name, file_format, header, lengths)
+        file_format, references = session.file_row(name)[0], session.references(name)
+        rows = idxstats(session.connection, session.tables, name, file_format, references, lengths)
     expected = pysam.idxstats(*samtools_input(REAL_DATA / name))
     assert idxstats_text(rows) == expected

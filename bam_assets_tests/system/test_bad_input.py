@@ -23,6 +23,7 @@ import pytest
 
 from bam_assets.cli.main import main
 from bam_assets.reading.synthetic_bam import write_synthetic_bam
+from bam_assets_tests import hostile
 from bam_assets_tests.helpers import (
     REAL_DATA,
     bgzf_blocks,
@@ -123,6 +124,15 @@ def invalid_bam_tag(path: Path, work: Path) -> None:
         handle.write(raw[: at + 2] + b"?" + raw[at + 3 :])  # an RG tag of unknown type '?'
 
 
+def hostile_file(name: str) -> Callable[[Path, Path], None]:
+    """A builder writing the hostile file ``name`` (``bam_assets_tests.hostile``) to ``path``."""
+
+    def build(path: Path, work: Path) -> None:
+        path.write_bytes(hostile.CASES[name].build(work).read_bytes())
+
+    return build
+
+
 def folder(path: Path, work: Path) -> None:
     path.mkdir()
 
@@ -149,7 +159,18 @@ CASES = {
     "random-bytes": BadInput(random_bytes, "sample.bam", r"not a BAM/CRAM/SAM file.*binary"),
     "truncated-mid-block": BadInput(truncated_mid_block, "sample.bam", r"truncated"),
     "truncated-at-block-boundary": BadInput(
-        truncated_at_block_boundary, "sample.bam", r"truncated.*end-of-file marker"
+        truncated_at_block_boundary,
+        "sample.bam",
+        r"truncated.*end-of-file marker.*set the reading option allow_missing_eof",
+    ),
+    "damaged-block-near-the-start": BadInput(
+        hostile_file("bad-magic"), "sample.bam", r"block at byte \d+: invalid block header"
+    ),
+    "block-over-64-kib": BadInput(
+        hostile_file("inflate-over-64k"), "sample.bam", r"inflates to more than the 64 KiB"
+    ),
+    "plain-gzip-bam": BadInput(
+        hostile_file("plain-gzip"), "sample.bam", r"plain gzip, not BGZF.*samtools view -b"
     ),
     "corrupt-block-crc": BadInput(
         corrupt_block_in_the_middle, "sample.bam", r"corrupt compressed block at byte \d+: CRC32"

@@ -5,7 +5,6 @@ of one partition leave one of them whole, and a writer killed with -9 leaves not
 others, a re-run and maintenance cannot deal with.
 """
 
-import io
 import os
 import shutil
 import signal
@@ -13,7 +12,6 @@ import subprocess
 import sys
 import time
 import uuid
-from contextlib import redirect_stdout
 from datetime import timedelta
 from pathlib import Path
 
@@ -21,13 +19,12 @@ import dagster as dg
 import pysam
 import pytest
 
-from bam_assets.cli.main import main
 from bam_assets.orchestration.project_paths import PROJECT_DIR
 from bam_assets.orchestration.resources import StoreResource
 from bam_assets.orchestration.settings import StoreSettings
 from bam_assets.reading.synthetic_bam import write_synthetic_bam
 from bam_assets.storage.lake_extensions import OFFLINE, load_extensions
-from bam_assets_tests.helpers import REAL_DATA, samtools_view
+from bam_assets_tests.helpers import REAL_DATA, cli_bytes, samtools_view
 from bam_assets_tests.postgres import SUPERUSER, PostgresCluster
 
 DEPLOY = PROJECT_DIR / "deploy"
@@ -93,12 +90,10 @@ def run(env: dict[str, str], *arguments: str) -> str:
 def cli(env: dict[str, str], *arguments: str) -> str:
     """What ``bam-assets ARGUMENTS --lake`` prints, run in this process (quicker than a new
     one for commands that only read)."""
-    buffer = io.StringIO()
-    with pytest.MonkeyPatch.context() as patch, redirect_stdout(buffer):
+    with pytest.MonkeyPatch.context() as patch:
         for name in ("BAM_ASSETS_LAKE_CATALOG", "BAM_ASSETS_LAKE_DATA_PATH"):
             patch.setenv(name, env[name])
-        assert main([*arguments, "--lake"]) == 0
-    return buffer.getvalue()
+        return cli_bytes(*arguments, "--lake").decode()
 
 
 def lake_store(env: dict[str, str]) -> StoreResource:

@@ -120,21 +120,48 @@ typedef struct {
     Text qname, cigar, seq, qual, tags;
     int32_t *qname_offsets, *cigar_offsets, *seq_offsets, *qual_offsets, *tags_offsets;
     int32_t *flag, *ref_id, *mapq, *next_ref_id;
-    int64_t *pos, *next_pos, *tlen, *end_pos, *qual_sum, *gc_count;
-    uint8_t *end_valid, *qual_valid, *seq_valid;
+    int64_t *pos, *next_pos, *tlen, *end_pos, *qual_sum, *gc_count, *nm;
+    uint8_t *end_valid, *qual_valid, *seq_valid, *nm_valid;
 } Columns;
 
-/* The optional fields of one record, as sam_format1 prints them; NULL or a reason. */
-static const char *format_tags(Text *out, const uint8_t *s, const uint8_t *end) {
+/* The first NM tag's value as samtools stats reads it (bam_aux_get, bam_aux2i): the integer
+ * of an integer type, 0 for any other type. */
+static int64_t nm_value(uint8_t type, const uint8_t *s) {
+    switch (type) {
+    case 'c': return (int8_t)*s;
+    case 'C': return *s;
+    case 's': return i16(s);
+    case 'S': return u16(s);
+    case 'i': return i32(s);
+    case 'I': return u32(s);
+    default: return 0;
+    }
+}
+
+/* The optional fields of one record, as sam_format1 prints them, and its first NM tag (*nm,
+ * *has_nm); NULL or a reason. */
+static const char *format_tags(Text *out, const uint8_t *s, const uint8_t *end, int64_t *nm,
+                               uint8_t *has_nm) {
     int first = 1;
     char number[64];
     while (end - s >= 4) { /* htslib ignores a tail of fewer than 4 bytes */
+        /* the key is printed as it is: a byte >= 0x80 is text that is not ASCII */
+        if ((s[0] | s[1]) & 0x80) return "non-ASCII text";
         if (!first) put_char(out, '\t');
         first = 0;
         put(out, s, 2);
         put_char(out, ':');
         uint8_t type = s[2];
+        /* the value's bytes are checked below, before the tag is printed: read them there */
+        int is_first_nm = s[0] == 'N' && s[1] == 'M' && !*has_nm;
         s += 3;
+        if (is_first_nm) {
+            static const uint8_t widths[256] = {['c'] = 1, ['C'] = 1, ['s'] = 2, ['S'] = 2,
+                                                ['i'] = 4, ['I'] = 4};
+            if (end - s < widths[type]) return "truncated tag";
+            *nm = nm_value(type, s);
+            *has_nm = 1;
+        }
         switch (type) {
         case 'A':
             if (*s & 0x80) return "non-ASCII text";
@@ -290,6 +317,7 @@ static const char *format_record(Columns *c, Py_ssize_t i, const uint8_t *p, int
         }
     }
     int64_t gc = 0, quality = 0;
+    int quality_stored = l_seq > 0;
     if (l_seq == 0) {
         put_char(&c->seq, '*');
         put_char(&c->qual, '*');
@@ -304,7 +332,14 @@ static const char *format_record(Columns *c, Py_ssize_t i, const uint8_t *p, int
             c->seq.len += (size_t)l_seq;
         }
         if (qual[0] == 0xFF) {
+            /* htslib prints '*' as soon as the first byte is 0xff, but samtools stats sums
+             * every byte: keep that sum unless all are 0xff (no QUAL: NULL, 255 per base) */
             put_char(&c->qual, '*');
+            quality_stored = 0;
+            for (int32_t k = 0; k < l_seq; k++) {
+                quality += qual[k];
+                quality_stored |= qual[k] != 0xFF;
+            }
         } else if (reserve(&c->qual, (size_t)l_seq) == 0) {
             char *text = c->qual.data + c->qual.len;
             for (int32_t k = 0; k < l_seq; k++) {
@@ -315,7 +350,7 @@ static const char *format_record(Columns *c, Py_ssize_t i, const uint8_t *p, int
             c->qual.len += (size_t)l_seq;
         }
     }
-    const char *reason = format_tags(&c->tags, tags, end);
+    const char *reason = format_tags(&c->tags, tags, end, &c->nm[i], &c->nm_valid[i]);
     if (reason) return reason;
 
     c->flag[i] = flag;
@@ -330,7 +365,7 @@ static const char *format_record(Columns *c, Py_ssize_t i, const uint8_t *p, int
     c->end_pos[i] = c->end_valid[i] ? (int64_t)pos + (reference_length ? reference_length : 1) : 0;
     c->seq_valid[i] = l_seq > 0;
     c->gc_count[i] = gc;
-    c->qual_valid[i] = l_seq > 0 && qual[0] != 0xFF;
+    c->qual_valid[i] = (uint8_t)quality_stored;
     c->qual_sum[i] = c->qual_valid[i] ? quality : 0;
     c->qname_offsets[i + 1] = (int32_t)c->qname.len;
     c->cigar_offsets[i + 1] = (int32_t)c->cigar.len;
@@ -386,6 +421,8 @@ static PyObject *format(PyObject *self, PyObject *args) {
         {"end_valid", count, 1, (void **)&c.end_valid},
         {"qual_valid", count, 1, (void **)&c.qual_valid},
         {"seq_valid", count, 1, (void **)&c.seq_valid},
+        {"nm", count, 8, (void **)&c.nm},
+        {"nm_valid", count, 1, (void **)&c.nm_valid},
         {"qname_offsets", count + 1, 4, (void **)&c.qname_offsets},
         {"cigar_offsets", count + 1, 4, (void **)&c.cigar_offsets},
         {"seq_offsets", count + 1, 4, (void **)&c.seq_offsets},

@@ -1,7 +1,10 @@
 """BGZF, the blocked gzip of BAM files: blocks read and checked as htslib checks them.
 
 Each block is inflated with ISA-L (``isal``, 1.7x faster than the zlib htslib uses here), and its
-header, CRC32 and size are checked as htslib's ``bgzf_read_block`` checks them.
+header, size, data and CRC32 are checked as htslib's ``bgzf_read_block`` checks them. A block
+htslib reads is never refused for long: the decoder hands a refused block to htslib, which then
+reads it or fails in its words. So the checks may be stricter than htslib's (the ISIZE field,
+which htslib ignores, must be right too), never looser.
 """
 
 import struct
@@ -12,7 +15,13 @@ from isal import isal_zlib
 
 _BGZF_HEADER = struct.Struct("<4s6xH2sHH")  # magic, XLEN, SI1 SI2, SLEN, BSIZE
 _BGZF_MAGIC = b"\x1f\x8b\x08\x04"
+# The empty block that ends every BGZF file (SAM specification, 4.1.2).
+BGZF_EOF_MARKER = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
 _BGZF_HEADER_SIZE = 18
+_BGZF_TRAILER_SIZE = 8  # CRC32 and ISIZE
+# htslib inflates a block into a buffer of BGZF_MAX_BLOCK_SIZE bytes and fails on one that holds
+# more, whatever its ISIZE field says.
+_BGZF_MAX_BLOCK_SIZE = 0x10000
 
 
 class BgzfBlockError(ValueError):
@@ -40,18 +49,30 @@ def read_bgzf_block(file: BinaryIO) -> bytes | None:
     magic, extra_length, subfield, subfield_length, block_size = _BGZF_HEADER.unpack(header)
     if magic != _BGZF_MAGIC or extra_length != 6 or subfield != b"BC" or subfield_length != 2:
         raise BgzfBlockError("invalid block header")
-    rest = file.read(block_size + 1 - _BGZF_HEADER_SIZE)
-    if len(rest) != block_size + 1 - _BGZF_HEADER_SIZE or len(rest) < 8:
+    # BSIZE + 1 is the whole block, header and trailer included: anything smaller is no block
+    # (and reading a negative size would read the rest of the file).
+    length = block_size + 1
+    if length < _BGZF_HEADER_SIZE + _BGZF_TRAILER_SIZE:
+        raise BgzfBlockError(f"invalid block header (block size {length})")
+    rest = file.read(length - _BGZF_HEADER_SIZE)
+    if len(rest) != length - _BGZF_HEADER_SIZE:
         raise BgzfBlockError("truncated block", truncated=True)
+    inflater = isal_zlib.decompressobj(-15)
     try:
-        payload = isal_zlib.decompress(memoryview(rest)[:-8], -15)
+        payload = inflater.decompress(
+            memoryview(rest)[:-_BGZF_TRAILER_SIZE], _BGZF_MAX_BLOCK_SIZE + 1
+        )
     except isal_zlib.error as error:
         raise BgzfBlockError("its data cannot be decompressed") from error
-    crc, size = struct.unpack_from("<II", rest, len(rest) - 8)
+    if len(payload) > _BGZF_MAX_BLOCK_SIZE:
+        raise BgzfBlockError("it inflates to more than the 64 KiB a block holds")
+    if not inflater.eof:
+        raise BgzfBlockError("its data cannot be decompressed (the deflate stream is cut short)")
+    crc, size = struct.unpack_from("<II", rest, len(rest) - _BGZF_TRAILER_SIZE)
     if isal_zlib.crc32(payload) != crc:
         raise BgzfBlockError("CRC32 checksum mismatch")
     if len(payload) != size:
-        raise BgzfBlockError("wrong uncompressed size")
+        raise BgzfBlockError(f"its ISIZE says {size} bytes, its data inflates to {len(payload)}")
     return payload
 
 

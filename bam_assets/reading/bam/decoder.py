@@ -7,7 +7,7 @@ the records and writes every column as ``sam_format1`` prints it. The Python wor
 few calls.
 
 It only decodes what it knows to match htslib byte for byte. Anything else (an invalid record, a
-CIGAR kept in a ``CG`` tag, ``B:f`` arrays, non-ASCII text, a damaged block) raises
+CIGAR kept in a ``CG`` tag, ``B:f`` arrays, text that is not ASCII, a damaged block) raises
 ``NeedsHtslib`` with the virtual offset of the chunk, and the reader continues from there with
 pysam, which either decodes the records or reports the error in its words.
 """
@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from bam_assets.model.sam_bytes import text_from_bytes
 from bam_assets.reading.bam import _records
 from bam_assets.reading.bam.bgzf import BgzfStream
 from bam_assets.util.arrow_numpy import numpy_array, string_array
@@ -43,7 +44,7 @@ class NeedsHtslib(Exception):
 class DecodedChunk:
     """The SAM columns of one chunk, as the reader stores them."""
 
-    columns: dict[str, pa.Array]  # the SAM fields, tags, qual_sum and gc_count
+    columns: dict[str, pa.Array]  # the SAM fields, tags, qual_sum, gc_count, ids and nm
     end_positions: pa.Array  # htslib's reference_end (0-based exclusive), null where pysam's is
 
 
@@ -64,8 +65,10 @@ def read_reference_names(stream: BgzfStream) -> tuple[list[str], int]:
         (name_length,) = _BLOCK_SIZE.unpack_from(stream.data, position)
         if name_length < 1 or not stream.ensure(position + 8 + name_length):
             raise ValueError("truncated header")
-        raw = bytes(stream.data[position + 4 : position + 3 + name_length])
-        names.append(raw.decode("ascii"))
+        # as bam_hdr_read: l_name counts the NUL, and the name is the C string up to the first
+        # NUL (one written without its NUL keeps all l_name bytes)
+        raw = bytes(stream.data[position + 4 : position + 4 + name_length])
+        names.append(text_from_bytes(raw.partition(b"\0")[0]))
         position += 8 + name_length
     return names, position
 
@@ -79,7 +82,7 @@ def iter_record_chunks(
     try:
         try:
             names, position = read_reference_names(stream)
-        except ValueError as error:  # BgzfBlockError, UnicodeDecodeError included
+        except ValueError as error:  # BgzfBlockError included
             raise NeedsHtslib(0, 0, f"header: {error}") from error
         rec_no = 0
         while True:
@@ -165,6 +168,9 @@ def decode_chunk(
             "tags": text("tags"),
             "qual_sum": numbers("qual_sum", "<i8", "qual_valid"),
             "gc_count": numbers("gc_count", "<i8", "seq_valid"),
+            "ref_id": numpy_array(ref_id),
+            "next_ref_id": numpy_array(next_ref_id),
+            "nm": numbers("nm", "<i8", "nm_valid"),
         },
         end_positions=numbers("end_pos", "<i8", "end_valid"),
     )
