@@ -114,7 +114,9 @@ def polars_bio_duckdb(
 
     reader = pa.RecordBatchReader.from_batches(first.schema, batches())
     connection = _connect(database, threads, memory_limit)
-    connection.register("batches", reader)
+    # As the ingest does: a bare Arrow C stream is read one batch at a time on this thread; a
+    # RecordBatchReader is wrapped by duckdb-python 1.5 in a scanner that queues up to 1 GiB.
+    connection.register("batches", reader.__arrow_c_stream__())
     connection.execute("CREATE TABLE reads AS SELECT * FROM batches")
     return _finish(connection)
 
@@ -161,7 +163,9 @@ def pysam_duckdb(bam: str, database: str, threads: int, memory_limit: str, batch
 
     reader = pa.RecordBatchReader.from_batches(schema, batches())
     connection = _connect(database, threads, memory_limit)
-    connection.register("batches", reader)
+    # As the ingest does: a bare Arrow C stream is read one batch at a time on this thread; a
+    # RecordBatchReader is wrapped by duckdb-python 1.5 in a scanner that queues up to 1 GiB.
+    connection.register("batches", reader.__arrow_c_stream__())
     connection.execute("CREATE TABLE reads AS SELECT * FROM batches")
     return _finish(connection)
 

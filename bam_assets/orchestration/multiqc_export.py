@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bam_assets.model.sam_bytes import bytes_from_text
 from bam_assets.stats.flagstat import flagstat
 from bam_assets.stats.idxstats import idxstats
 from bam_assets.stats.samtools_stats import stats_text
@@ -65,18 +66,18 @@ def write_partition_files(
 ) -> None:
     """``<sample>.stats``, ``.flagstat`` and ``.idxstats`` of one partition."""
     connection, tables, key = session.connection, session.tables, stored.key
-    file_format, header = session.file_row(key)
+    file_format, references = session.file_row(key)[0], session.references(key)
     texts = {
         ".stats": stats_text(connection, tables, key, stored.path),
         ".flagstat": flagstat_text(flagstat(connection, tables, key)),
         ".idxstats": idxstats_text(
-            idxstats(connection, tables, key, file_format, header, reference_lengths)
+            idxstats(connection, tables, key, file_format, references, reference_lengths)
         ),
     }
     for suffix, text in texts.items():
         target = folder / f"{sample}{suffix}"
         partial = target.with_name(target.name + ".partial")
-        partial.write_text(text)
+        partial.write_bytes(bytes_from_text(text))  # contig names may hold escaped bytes
         partial.replace(target)
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
+from bam_assets.model.sam_header import header_contigs
 from bam_assets.orchestration import plots
 from bam_assets.orchestration.charts import (
     coverage_tracks,
@@ -40,13 +41,7 @@ from bam_assets.orchestration.resources import StoreResource
 from bam_assets.orchestration.settings import IngestSettings
 from bam_assets.stats.distributions import distribution, distribution_queries
 from bam_assets.stats.flagstat import FLAGSTAT_TABLE, flagstat, flagstat_rows
-from bam_assets.stats.idxstats import (
-    IDXSTATS_TABLE,
-    header_contigs,
-    idxstats,
-    idxstats_rows,
-    reference_lengths,
-)
+from bam_assets.stats.idxstats import IDXSTATS_TABLE, idxstats, idxstats_rows, reference_lengths
 from bam_assets.stats.overview import OVERVIEW_COLUMNS, OVERVIEW_TABLE, overview_rows, overview_sql
 from bam_assets.stats.samtools_text import sn_values
 from bam_assets.stats.summary_numbers import (

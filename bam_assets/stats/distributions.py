@@ -11,9 +11,9 @@ from typing import Any
 import duckdb
 
 from bam_assets.model.sam import DUPLICATE, QCFAIL, SECONDARY, SUPPLEMENTARY, UNMAPPED
+from bam_assets.model.sam_header import header_contigs
 from bam_assets.model.tables import TableNames, TableSpec
 from bam_assets.stats.cycle_quality import CYCLE_QUALITY_TABLE
-from bam_assets.stats.idxstats import header_contigs
 from bam_assets.stats.records import records_sql
 from bam_assets.stats.summary_numbers import DEFAULT_MAX_INSERT_SIZE, INSERT_SIZE_SQL
 

@@ -121,5 +121,5 @@ def test_bytes_that_are_not_utf8_come_back_out_of_view_as_samtools_prints_them(
     capsys.readouterr()
     assert cli_bytes("view", "-h", "latin1.bam") == samtools_view_bytes(path, "-h")
     stats = pysam.stats(str(path)).splitlines()
-    sn = [line for line in stats if line.startswith("SN\t") and "is sorted" not in line]
-    assert cli_bytes("stats", "latin1.bam").decode().splitlines() == sn
+    sn = [line for line in stats if line.startswith("SN\t")]
+    assert cli_bytes("stats", "latin1.bam", "--sn").decode().splitlines() == sn

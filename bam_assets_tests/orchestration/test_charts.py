@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from bam_assets.model.sam_header import header_contigs
 from bam_assets.orchestration import plots
 from bam_assets.orchestration.charts import (
     coverage_tracks,
@@ -18,7 +19,6 @@ from bam_assets.orchestration.charts import (
 )
 from bam_assets.orchestration.summary_assets import distribution_pictures
 from bam_assets.stats.distributions import distribution
-from bam_assets.stats.idxstats import header_contigs
 from bam_assets_tests.helpers import REAL_FILES, write_distributions, write_session
 
 WINDOW = 100_000

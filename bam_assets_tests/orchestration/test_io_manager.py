@@ -263,7 +263,7 @@ def test_progress_lines_say_how_much_of_the_file_is_read_and_the_time_left(
 
 
 def test_progress_line_without_a_position():
-    source = SourceFile("k.cram", "/x/k.cram", "CRAM", 0, datetime.now(), "f", "")
+    source = SourceFile("k.cram", "/x/k.cram", "CRAM", 0, datetime.now(), "f", "", (), ())
     assert progress_line(source, 1_200_000, 0, 10.0) == (
         "k.cram: 1,200,000 reads so far (120,000 reads/s)"
     )

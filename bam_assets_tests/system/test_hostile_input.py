@@ -101,6 +101,41 @@ def test_a_hostile_file_is_stored_as_samtools_reads_it_or_refused_as_samtools_re
         assert cli_bytes("flagstat", key, *db) == samtools("flagstat", *arguments)
     reference = ["--reference", reading.reference] if reading.reference else []
     assert cli_bytes("idxstats", key, *reference, *db) == samtools("idxstats", *arguments)
-    stats = samtools("stats", *arguments).splitlines()
-    sn = [line for line in stats if line.startswith(b"SN\t") and b"is sorted" not in line]
-    assert cli_bytes("stats", key, *db).splitlines() == sn
+    expected = samtools("stats", *arguments)
+    sn = [line for line in expected.splitlines() if line.startswith(b"SN\t")]
+    assert cli_bytes("stats", key, "--sn", *db).splitlines() == sn
+    if name not in FULL_STATS_GAPS:
+        assert full_stats(key, path, arguments, db) == expected
+
+
+def full_stats(key: str, path: Path, arguments: list[str], db: list[str]) -> bytes:
+    """``bam-assets stats``, the complete text, with samtools' command line in its third line."""
+    return cli_bytes("stats", key, *db).replace(
+        f"stats {path}".encode(), ("stats " + " ".join(arguments)).encode()
+    )
+
+
+# Where the complete `samtools stats` text still differs on a hostile file (its SN lines, flagstat,
+# idxstats and view are equal): known gaps, each checked to still fail, so that a fix shows.
+FULL_STATS_GAPS = {
+    "duplicate-reference-names": "COV and GCD merge two contigs of one name",
+    "rec-qname-inner-nul": "CHK's read-name CRC over the name up to its first NUL",
+    "rec-qname-latin1": "CHK's read-name CRC over the escaped text, not the bytes",
+    "qual-phred-94-plus": "FFQ/LFQ and CHK's quality CRC stop at Phred 93",
+    "qual-tab": "FFQ/LFQ of a quality that prints as a TAB",
+    "qual-ff-first-only": "FFQ/LFQ and CHK of a 0xff quality (htslib hides it)",
+    "qual-ff-later": "FFQ/LFQ of a 0xff quality",
+}
+
+
+@pytest.mark.parametrize("name", sorted(FULL_STATS_GAPS))
+@pytest.mark.xfail(strict=True, reason="a known gap of the complete stats text (FULL_STATS_GAPS)")
+def test_the_complete_stats_text_of_the_known_gaps(files, tmp_path, name):
+    case, path = CASES[name], files[name]
+    reading = reading_for(case, path)
+    database = tmp_path / "reads.duckdb"
+    ingest_directly(path, name, database, reading)
+    arguments = samtools_input(path, reading)
+    assert full_stats(name, path, arguments, ["--db", str(database)]) == samtools(
+        "stats", *arguments
+    )
