@@ -27,12 +27,14 @@ from bam_assets.stats.summary_numbers import DEFAULT_MAX_INSERT_SIZE, summary_nu
 from bam_assets.storage.store import PartitionNotFoundError, StoreMissingError, StoreSession
 
 
-def _store(arguments: argparse.Namespace) -> StoreResource:
+def _store(arguments: argparse.Namespace, bounded: bool = False) -> StoreResource:
     """The store of ``--db`` or ``--lake``, read with every CPU and DuckDB's own memory limit
-    (reads are short and parallel)."""
-    return StoreResource(
-        settings=store_settings(arguments.backend, arguments.db, memory_limit=None)
-    )
+    (the statistics' queries are short and parallel), or, ``bounded``, with the store's
+    ``memory_limit`` (64MB): ``view`` streams every record of a partition, and with DuckDB's
+    own limit (80% of the machine) a whole-file view of 2.9M reads peaked at 1.3 GB instead of
+    430 MB, as fast."""
+    overrides = {} if bounded else {"memory_limit": None}
+    return StoreResource(settings=store_settings(arguments.backend, arguments.db, **overrides))
 
 
 @contextmanager
@@ -92,7 +94,7 @@ def view(arguments: argparse.Namespace) -> int:
     it with a message before anything is written."""
     with _read_session(arguments) as session:
         key = _key_for(session, arguments.file_or_key)
-    store = _store(arguments)
+    store = _store(arguments, bounded=True)
     try:
         filters = _filters(arguments)
         if arguments.count:
