@@ -6,8 +6,8 @@ transaction that deleted a key's rows fails at COMMIT if any other writer insert
 table meanwhile. Holding that transaction open for the whole file would make every re-ingest lose
 to every concurrent ingest, and the failure would come after the one-shot stream was consumed.
 Staged first, the transaction is metadata only (0.15-0.4 s measured), and a retry repeats that,
-never the reading of the file. pyarrow's Parquet writer also keeps memory flat where DuckDB's own
-grew with the row count (714 MB at 1M reads for an INSERT into the lake, 227-244 MB this way).
+never the reading of the file. Writing the file with ``COPY … TO`` also keeps memory flat, where an
+INSERT into the lake grew with the row count (714 MB at 1M reads).
 """
 
 import hashlib
@@ -35,10 +35,10 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# Rows per Parquet row group of a staged partition: what one batch of the DuckDB query holds,
-# and pyarrow buffers and compresses at once. A whole `bam-assets ingest` of 0.5M 150-bp reads
-# into a lake peaked at 514 MB with 65,536 rows, 431 MB with 16,384 and 414 MB with 8,192
-# (files 2-3% larger than with 65,536, no slower); smaller groups also let readers skip more.
+# Rows per Parquet row group of a staged partition, which DuckDB's writer buffers and compresses
+# at once. A whole `bam-assets ingest` of 0.5M 150-bp reads into a lake peaked at 514 MB with
+# pyarrow's writer and 65,536 rows, 431 MB with 16,384 rows, and 393 MB with DuckDB's writer and
+# 16,384 rows (its file 6% smaller than pyarrow's); smaller groups also let readers skip more.
 ROW_GROUP_ROWS = 16_384
 # zstd halves the size against DuckLake's default snappy for about 3 s of CPU per million reads.
 PARQUET_COMPRESSION = "zstd"
@@ -134,6 +134,10 @@ def ensure_keyed_table(
         retrying.run(f"create {table}", lambda: create_keyed_table(connection, table, spec))
 
 
+def _sql_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
 def stage_reads(
     lake: LakeLocation,
     tables: TableNames,
@@ -152,24 +156,17 @@ def stage_reads(
     staged = folder / f"bam-{digest}-{uuid.uuid4().hex}.parquet"
     partial = staged.with_name(staged.name + PARTIAL_SUFFIX)
     # DuckDB computes the derived columns one batch at a time on this thread (a bare Arrow C
-    # stream, as in the embedded store); pyarrow compresses and writes.
-    # Imported here, by the lake's writers only: pyarrow.parquet loads pyarrow's S3, GCS and
-    # Azure filesystems with it, 24 MB more peak RSS in every process that imports the store.
-    import pyarrow.parquet as pq
-
+    # stream, as in the embedded store) and writes them as Parquet, a row group at a time.
     connection = duckdb.connect(":memory:", config={**OFFLINE, **duckdb_config(1, memory_limit)})
     try:
         connection.register("batch", stream.reader.__arrow_c_stream__())
-        rows = connection.execute(reads_select_sql("batch", lake=True), {"key": key})
-        batches = rows.to_arrow_reader(ROW_GROUP_ROWS)
-        with pq.ParquetWriter(
-            partial,
-            batches.schema,
-            compression=PARQUET_COMPRESSION,
-            compression_level=PARQUET_COMPRESSION_LEVEL,
-        ) as writer:
-            for batch in batches:
-                writer.write_batch(batch)
+        connection.execute(
+            f"COPY ({reads_select_sql('batch', lake=True)}) TO {_sql_literal(str(partial))} "
+            f"(FORMAT parquet, "
+            f"COMPRESSION {PARQUET_COMPRESSION}, COMPRESSION_LEVEL {PARQUET_COMPRESSION_LEVEL}, "
+            f"ROW_GROUP_SIZE {ROW_GROUP_ROWS})",
+            {"key": key},
+        )
     except BaseException as error:
         partial.unlink(missing_ok=True)
         if isinstance(error, duckdb.Error) and stream.error is not None:
