@@ -65,18 +65,24 @@ def compact(
     return _timed("merge_adjacent_files", merge)
 
 
+def _older_than(
+    connection: duckdb.DuckDBPyConnection, procedure: str, older_than: timedelta
+) -> int:
+    """Runs DuckLake's ``procedure`` on the lake for what is older than ``older_than``; returns
+    how many rows (snapshots or files) it reports."""
+    cutoff = datetime.now(timezone.utc) - older_than
+    return len(
+        connection.execute(f"CALL {procedure}(?, older_than => ?)", [ALIAS, cutoff]).fetchall()
+    )
+
+
 def expire_snapshots(
     connection: duckdb.DuckDBPyConnection, older_than: timedelta
 ) -> MaintenanceResult:
     """Forgets snapshots older than ``older_than`` (time travel to them ends there)."""
-    cutoff = datetime.now(timezone.utc) - older_than
     return _timed(
         "expire_snapshots",
-        lambda: len(
-            connection.execute(
-                "CALL ducklake_expire_snapshots(?, older_than => ?)", [ALIAS, cutoff]
-            ).fetchall()
-        ),
+        lambda: _older_than(connection, "ducklake_expire_snapshots", older_than),
     )
 
 
@@ -84,14 +90,9 @@ def delete_old_files(
     connection: duckdb.DuckDBPyConnection, older_than: timedelta
 ) -> MaintenanceResult:
     """Deletes the files of expired snapshots once they are older than ``older_than``."""
-    cutoff = datetime.now(timezone.utc) - older_than
     return _timed(
         "cleanup_old_files",
-        lambda: len(
-            connection.execute(
-                "CALL ducklake_cleanup_old_files(?, older_than => ?)", [ALIAS, cutoff]
-            ).fetchall()
-        ),
+        lambda: _older_than(connection, "ducklake_cleanup_old_files", older_than),
     )
 
 
@@ -121,10 +122,6 @@ def delete_orphans(
                     partials += 1
             except FileNotFoundError:
                 pass  # another maintenance run took it
-        orphans = connection.execute(
-            "CALL ducklake_delete_orphaned_files(?, older_than => ?)",
-            [ALIAS, datetime.now(timezone.utc) - older_than],
-        ).fetchall()
-        return partials + len(orphans)
+        return partials + _older_than(connection, "ducklake_delete_orphaned_files", older_than)
 
     return _timed("delete_orphaned_files", delete)
