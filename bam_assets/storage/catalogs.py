@@ -33,11 +33,12 @@ from pathlib import Path
 import duckdb
 
 from bam_assets.storage.errors import StoreConfigError, StoreMissingError
-from bam_assets.storage.extensions import load_extensions, load_statements
+from bam_assets.storage.extensions import load_statements
 from bam_assets.storage.previous_release import refuse_previous_release
 from bam_assets.storage.retry import retry
 from bam_assets.storage.sql import sql_literal
 
+# The name a client attaches the lake as (sessions of this process attach it as lake_<n>).
 ALIAS = "lake"
 # The DuckLake format this duckdb's ducklake extension reads (and creates), by duckdb minor.
 _FORMATS = {"1.5": "1.0"}
@@ -51,6 +52,11 @@ _INIT_RACE = re.compile(r"Failed to initialize DuckLake|database is locked", re.
 _PASSWORD = re.compile(r"(^|\s)password\s*=|://[^/@\s]*:[^/@\s]*@", re.IGNORECASE)
 # Advisory locks of bam-assets in a Postgres catalog: (this class, a 31-bit hash of the key).
 _LOCK_CLASS = 0x62616D  # "bam"
+
+
+def current_lake(connection: duckdb.DuckDBPyConnection) -> str:
+    """The name the lake in use on ``connection`` is attached as."""
+    return connection.execute("SELECT current_database()").fetchone()[0]
 
 
 def words(error: BaseException) -> str:
@@ -93,9 +99,9 @@ class Catalog(ABC):
         catalog is attached."""
 
     @abstractmethod
-    def register(self, connection: duckdb.DuckDBPyConnection) -> str:
-        """Records a new lake's id in the catalog database (attached as ``catalog``); of
-        processes racing, the first wins and every one returns its id."""
+    def register(self, connection: duckdb.DuckDBPyConnection, alias: str) -> str:
+        """Records a new lake's id in the catalog database (attached as ``alias``); of processes
+        racing, the first wins and every one returns its id."""
 
     @abstractmethod
     def attach_options(self, data_dir: Path, read_only: bool) -> str:
@@ -167,7 +173,7 @@ class LocalCatalog(Catalog):
         finally:
             database.close()
 
-    def register(self, connection: duckdb.DuckDBPyConnection) -> str:
+    def register(self, connection: duckdb.DuckDBPyConnection, alias: str) -> str:
         # One transaction that SQLite lets one process run at a time: of processes racing, the
         # first inserts its id and every one reads it back.
         with self._sqlite() as database:
@@ -231,7 +237,6 @@ class PostgresCatalog(Catalog):
 
     kind = "postgres"
     extensions = ("postgres_scanner", "ducklake")
-    _LOCKS = "bam_assets_locks"
 
     def __init__(self, dsn: str) -> None:
         self.dsn = dsn
@@ -259,7 +264,7 @@ class PostgresCatalog(Catalog):
                 "instead (DuckDB shows the DSN to every query of duckdb_databases())"
             )
 
-    def register(self, connection: duckdb.DuckDBPyConnection) -> str:
+    def register(self, connection: duckdb.DuckDBPyConnection, alias: str) -> str:
         statement = (
             f"CREATE TABLE IF NOT EXISTS {IDENTITY_TABLE} (one boolean PRIMARY KEY DEFAULT true "
             "CHECK (one), lake_id text NOT NULL, created_at timestamptz NOT NULL DEFAULT now()); "
@@ -270,13 +275,13 @@ class PostgresCatalog(Catalog):
         # its type name and finds the table when it tries again.
         retry(
             "Registering the lake",
-            lambda: connection.execute("CALL postgres_execute('catalog', ?)", [statement]),
+            lambda: connection.execute("CALL postgres_execute(?, ?)", [alias, statement]),
             lambda error: "duplicate key" in str(error),
             5,
             logging.getLogger(__name__),
         )
         connection.execute("CALL pg_clear_cache()")
-        row = connection.execute(f"SELECT lake_id FROM catalog.{IDENTITY_TABLE}").fetchone()
+        row = connection.execute(f"SELECT lake_id FROM {alias}.{IDENTITY_TABLE}").fetchone()
         assert row is not None
         return row[0]
 
@@ -293,13 +298,12 @@ class PostgresCatalog(Catalog):
     ) -> Iterator[None]:
         # pg_advisory_xact_lock in a Postgres transaction of its own (a cursor's), which Postgres
         # ends, releasing the lock, when the writer commits here or its connection drops.
+        locks = f"{current_lake(connection)}_locks"
         attached = connection.execute(
-            "SELECT count(*) FROM duckdb_databases() WHERE database_name = ?", [self._LOCKS]
+            "SELECT count(*) FROM duckdb_databases() WHERE database_name = ?", [locks]
         ).fetchone()
         if not attached[0]:
-            connection.execute(
-                f"ATTACH {sql_literal(self.target)} AS {self._LOCKS} (TYPE postgres)"
-            )
+            connection.execute(f"ATTACH {sql_literal(self.target)} AS {locks} (TYPE postgres)")
         query = sql_literal(
             f"SELECT pg_try_advisory_xact_lock({_LOCK_CLASS}, {_key_hash(key, 31)})"
         )
@@ -309,7 +313,7 @@ class PostgresCatalog(Catalog):
 
             def attempt() -> None:
                 row = cursor.execute(
-                    f"SELECT * FROM postgres_query({sql_literal(self._LOCKS)}, {query})"
+                    f"SELECT * FROM postgres_query({sql_literal(locks)}, {query})"
                 ).fetchone()
                 if not row[0]:
                     raise KeyLockHeld(f"another writer of {key} holds its lock")
@@ -339,10 +343,10 @@ def catalog_of(spec: str) -> Catalog:
     return LocalCatalog(spec)
 
 
-def attach_statement(catalog: Catalog, data_dir: Path, read_only: bool) -> str:
-    """The ``ATTACH`` of the lake as ``lake``, as any DuckDB client may type it."""
+def attach_statement(catalog: Catalog, data_dir: Path, read_only: bool, alias: str = ALIAS) -> str:
+    """The ``ATTACH`` of the lake as ``alias``, as any DuckDB client may type it."""
     options = catalog.attach_options(data_dir, read_only)
-    return f"ATTACH {sql_literal(catalog.ducklake_uri)} AS {ALIAS} ({options})"
+    return f"ATTACH {sql_literal(catalog.ducklake_uri)} AS {alias} ({options})"
 
 
 def client_statements(catalog: Catalog, data_dir: Path) -> list[str]:
@@ -364,13 +368,14 @@ def attach(
     data_dir: Path,
     read_only: bool,
     log: logging.Logger,
+    alias: str = ALIAS,
 ) -> None:
-    """Loads the extensions, checks the lake (``preflight``) and attaches it as ``lake``, in use,
-    so that table names need no prefix; a read-only attach refuses every write."""
-    load_extensions(connection, catalog.extensions)
+    """Checks the lake (``preflight``) and attaches it as ``alias``, in use, so that table names
+    need no prefix; a read-only attach refuses every write. The catalog's extensions must be
+    loaded (``connection.shared_connection`` does it)."""
     catalog.prepare(write=not read_only)
-    preflight(connection, catalog, data_dir, write=not read_only)
-    statement = attach_statement(catalog, data_dir, read_only)
+    preflight(connection, catalog, data_dir, write=not read_only, alias=f"{alias}_catalog")
+    statement = attach_statement(catalog, data_dir, read_only, alias)
 
     def attempt() -> None:
         try:
@@ -387,11 +392,15 @@ def attach(
         60,
         log,
     )
-    connection.execute(f"USE {ALIAS}")
+    connection.execute(f"USE {alias}")
 
 
 def preflight(
-    connection: duckdb.DuckDBPyConnection, catalog: Catalog, data_dir: Path, write: bool
+    connection: duckdb.DuckDBPyConnection,
+    catalog: Catalog,
+    data_dir: Path,
+    write: bool,
+    alias: str = "catalog",
 ) -> None:
     """Checks, in this order, what using the lake needs and raises StoreConfigError naming the
     first cause (StoreMissingError for reading a lake that was never written):
@@ -402,17 +411,17 @@ def preflight(
     existing folder holding this lake's marker file); for a writer, that it may write there. A
     writer registering a new lake records its id in the catalog database and the marker file.
     """
-    with _catalog_database(connection, catalog, read_only=not write):
+    with _catalog_database(connection, catalog, alias, read_only=not write):
         tables = {
             row[0]
             for row in connection.execute(
-                "SELECT table_name FROM duckdb_tables() WHERE database_name = 'catalog'"
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = ?", [alias]
             ).fetchall()
         }
         if "ducklake_metadata" in tables:
-            _check_format_and_path(connection, catalog, data_dir)
+            _check_format_and_path(connection, catalog, data_dir, alias)
         lake_id = (
-            connection.execute(f"SELECT lake_id FROM catalog.{IDENTITY_TABLE}").fetchone()[0]
+            connection.execute(f"SELECT lake_id FROM {alias}.{IDENTITY_TABLE}").fetchone()[0]
             if IDENTITY_TABLE in tables
             else None
         )
@@ -428,7 +437,7 @@ def preflight(
         if write:
             _check_writable(data_dir)
         if lake_id is None:
-            lake_id = catalog.register(connection)
+            lake_id = catalog.register(connection, alias)
             if found is None:
                 marker.write_text(f"{lake_id}\n")
                 found = lake_id
@@ -443,12 +452,12 @@ def preflight(
 
 @contextmanager
 def _catalog_database(
-    connection: duckdb.DuckDBPyConnection, catalog: Catalog, read_only: bool
+    connection: duckdb.DuckDBPyConnection, catalog: Catalog, alias: str, read_only: bool
 ) -> Iterator[None]:
-    """The catalog's database attached as ``catalog`` (not as a lake), then detached."""
+    """The catalog's database attached as ``alias`` (not as a lake), then detached."""
     options = f"TYPE {catalog.kind}{', READ_ONLY' if read_only else ''}"
     try:
-        connection.execute(f"ATTACH {sql_literal(catalog.target)} AS catalog ({options})")
+        connection.execute(f"ATTACH {sql_literal(catalog.target)} AS {alias} ({options})")
     except duckdb.Error as error:
         raise StoreConfigError(
             f"Cannot connect to the DuckLake catalog database {catalog}: {words(error)}"
@@ -456,15 +465,15 @@ def _catalog_database(
     try:
         yield
     finally:
-        connection.execute("DETACH catalog")
+        connection.execute(f"DETACH {alias}")
 
 
 def _check_format_and_path(
-    connection: duckdb.DuckDBPyConnection, catalog: Catalog, data_dir: Path
+    connection: duckdb.DuckDBPyConnection, catalog: Catalog, data_dir: Path, alias: str
 ) -> None:
     metadata = dict(
         connection.execute(
-            "SELECT key, value FROM catalog.ducklake_metadata WHERE scope IS NULL"
+            f"SELECT key, value FROM {alias}.ducklake_metadata WHERE scope IS NULL"
         ).fetchall()
     )
     minor = ".".join(duckdb.__version__.split(".")[:2])

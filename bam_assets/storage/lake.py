@@ -27,8 +27,9 @@ from bam_assets.model.source_stream import SourceFile
 from bam_assets.model.tables import TableNames, TableSpec
 from bam_assets.storage import maintenance
 from bam_assets.storage.catalogs import Catalog, attach, client_statements
-from bam_assets.storage.connection import in_memory
+from bam_assets.storage.connection import in_memory, lake_connection
 from bam_assets.storage.errors import StoreConfigError, StoreWriteError, is_disk_full
+from bam_assets.storage.extensions import load_extensions
 from bam_assets.storage.retry import RetriedTransactions
 from bam_assets.storage.schema import (
     check_side_table,
@@ -237,6 +238,7 @@ class Lake(Store):
         as ``lake`` and in use; each statement sees the latest snapshot. The caller closes it."""
         connection = in_memory(self.threads, self.memory_limit)
         try:
+            load_extensions(connection, self.catalog.extensions)
             attach(connection, self.catalog, self.data_dir, read_only=True, log=self.log)
         except BaseException:
             connection.close()
@@ -252,17 +254,22 @@ class Lake(Store):
         """Checks the configuration (``catalogs.preflight``) and attaches the lake; a writable
         session creates the tables, a read-only one begins the transaction that pins its
         snapshot."""
-        connection = in_memory(self.threads, self.memory_limit)
-        try:
-            attach(connection, self.catalog, self.data_dir, read_only, self.log)
+        data_dir = self.data_dir
+        with lake_connection(
+            (self.catalog.ducklake_uri, data_dir, read_only),
+            self.threads,
+            self.memory_limit,
+            self.catalog.extensions,
+            lambda connection, alias: attach(
+                connection, self.catalog, data_dir, read_only, self.log, alias
+            ),
+        ) as connection:
             session = LakeSession(connection, self.tables, self)
             if read_only:
                 connection.execute("BEGIN TRANSACTION")
             else:
                 ensure_schema(connection, self.tables, self.location, session._transactions().run)
             yield session
-        finally:
-            connection.close()
 
 
 def _location(catalog: Catalog, data_dir: Path) -> str:

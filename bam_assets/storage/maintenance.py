@@ -27,7 +27,7 @@ from pathlib import Path
 import duckdb
 
 from bam_assets.model.tables import TableNames
-from bam_assets.storage.catalogs import ALIAS
+from bam_assets.storage.catalogs import current_lake
 from bam_assets.storage.retry import RetriedTransactions
 from bam_assets.storage.schema import table_names
 from bam_assets.storage.staging import PARTIAL_SUFFIX
@@ -61,7 +61,8 @@ def compact(
                     retrying.run(
                         f"merge {table}",
                         lambda table=table: connection.execute(
-                            "CALL ducklake_merge_adjacent_files(?, ?)", [ALIAS, table]
+                            "CALL ducklake_merge_adjacent_files(?, ?)",
+                            [current_lake(connection), table],
                         ).fetchall(),
                     )
                 )
@@ -77,7 +78,9 @@ def _older_than(
     how many rows (snapshots or files) it reports."""
     cutoff = datetime.now(timezone.utc) - older_than
     return len(
-        connection.execute(f"CALL {procedure}(?, older_than => ?)", [ALIAS, cutoff]).fetchall()
+        connection.execute(
+            f"CALL {procedure}(?, older_than => ?)", [current_lake(connection), cutoff]
+        ).fetchall()
     )
 
 

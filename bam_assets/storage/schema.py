@@ -16,7 +16,7 @@ import duckdb
 from bam_assets.model.reads_schema import READS_COLUMNS, READS_SCHEMA, Column
 from bam_assets.model.sam import FLAG_BITS, QUERY_CONSUMING_OPS, cigar_length_sql
 from bam_assets.model.tables import TableNames, TableSpec
-from bam_assets.storage.catalogs import ALIAS
+from bam_assets.storage.catalogs import current_lake
 from bam_assets.storage.errors import OutdatedSchemaError
 from bam_assets.storage.sql import sql_literal
 
@@ -135,10 +135,11 @@ def ensure_schema(
 def set_lake_options(connection: duckdb.DuckDBPyConnection, tables: TableNames) -> None:
     """Options kept in the catalog, so that every writer uses them: zstd, small inserts inlined
     in the catalog, but never the reads (see the module's docstring)."""
-    connection.execute(f"CALL {ALIAS}.set_option('parquet_compression', ?)", [PARQUET_COMPRESSION])
-    connection.execute(f"CALL {ALIAS}.set_option('data_inlining_row_limit', ?)", [INLINED_ROWS])
+    lake = current_lake(connection)
+    connection.execute(f"CALL {lake}.set_option('parquet_compression', ?)", [PARQUET_COMPRESSION])
+    connection.execute(f"CALL {lake}.set_option('data_inlining_row_limit', ?)", [INLINED_ROWS])
     connection.execute(
-        f"CALL {ALIAS}.set_option('data_inlining_row_limit', 0, table_name => ?)", [tables.reads]
+        f"CALL {lake}.set_option('data_inlining_row_limit', 0, table_name => ?)", [tables.reads]
     )
 
 

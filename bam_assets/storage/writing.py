@@ -11,7 +11,7 @@ import duckdb
 import pyarrow as pa
 
 from bam_assets.model.source_stream import SourceFile
-from bam_assets.storage.catalogs import ALIAS
+from bam_assets.storage.catalogs import current_lake
 from bam_assets.storage.store import SideTable
 
 
@@ -94,7 +94,9 @@ def files_row(
 
 def add_data_file(connection: duckdb.DuckDBPyConnection, table: str, path: Path) -> None:
     """Registers a staged Parquet file as rows of ``table`` (inside the caller's transaction)."""
-    connection.execute("CALL ducklake_add_data_files(?, ?, ?)", [ALIAS, table, str(path)])
+    connection.execute(
+        "CALL ducklake_add_data_files(?, ?, ?)", [current_lake(connection), table, str(path)]
+    )
 
 
 def data_files(connection: duckdb.DuckDBPyConnection, table: str) -> list[str]:
@@ -102,6 +104,6 @@ def data_files(connection: duckdb.DuckDBPyConnection, table: str) -> list[str]:
     return [
         row[0]
         for row in connection.execute(
-            "SELECT data_file FROM ducklake_list_files(?, ?)", [ALIAS, table]
+            "SELECT data_file FROM ducklake_list_files(?, ?)", [current_lake(connection), table]
         ).fetchall()
     ]

@@ -16,7 +16,7 @@ from bam_assets_tests.helpers import REAL_DATA, cli_bytes, samtools_view, samtoo
 @pytest.fixture
 def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
-    database = tmp_path / "cli.duckdb"
+    database = tmp_path / "cli.sqlite"
     monkeypatch.setenv("BAM_ASSETS_DB", str(database))
     return database
 

@@ -35,7 +35,7 @@ def test_maintenance_removes_only_what_no_snapshot_reads(lake, tmp_path, instanc
         shutil.copy(REAL_DATA / source, root / key)
     settings = settings_for(
         root,
-        tmp_path / "x.duckdb",
+        tmp_path / "x.sqlite",
         store={
             **lake,
             "lock_timeout_seconds": 60,
