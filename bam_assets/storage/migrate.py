@@ -107,14 +107,14 @@ def _copy_instance(
     for table in side_tables:
         spec = TableSpec(table.removeprefix(tables.prefix), _columns_sql(source, table))
         session.ensure_keyed_table(table, spec)
-    files = source.execute(f"SELECT * FROM {tables.files} ORDER BY key").fetch_arrow_table()
+    files = source.execute(f"SELECT * FROM {tables.files} ORDER BY key").to_arrow_table()
     columns = ", ".join(READS_SCHEMA.names)
     reads = 0
     for row in files.to_pylist():
         key = row["key"]
         batches = source.execute(
             f"SELECT {columns} FROM {tables.reads} WHERE key = ? ORDER BY rec_no", [key]
-        ).fetch_record_batch(_BATCH_ROWS)
+        ).to_arrow_reader(_BATCH_ROWS)
         stream = ProgressStream(
             pa.RecordBatchReader.from_batches(READS_SCHEMA, _cast(batches)), (), None
         )
@@ -125,7 +125,7 @@ def _copy_instance(
                     table,
                     source.execute(
                         f"SELECT * EXCLUDE (key) FROM {table} WHERE key = ?", [key]
-                    ).fetch_arrow_table(),
+                    ).to_arrow_table(),
                 )
                 for table in side_tables
             ]
@@ -143,7 +143,7 @@ def _copy_instance(
         progress(f"{key}\t{result.read_count} reads\t{result.seconds:.2f} s")
     for table in old_tables:
         if table.startswith(f"{tables.prefix}read_stats_"):
-            rows = source.execute(f"SELECT * FROM {table}").fetch_arrow_table()
+            rows = source.execute(f"SELECT * FROM {table}").to_arrow_table()
             session.connection.register("migrated_rows", rows)
             try:
                 session.replace_table(
