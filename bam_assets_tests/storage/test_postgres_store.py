@@ -14,14 +14,11 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from bam_assets.model.tables import TableSpec
 from bam_assets.orchestration.resources import StoreResource
 from bam_assets.orchestration.settings import StoreSettings
-from bam_assets.storage.connection import OFFLINE
-from bam_assets.storage.extensions import load_extensions
 from bam_assets.storage.store import StoreConfigError, StoreMissingError
 from bam_assets_tests.helpers import (
     REAL_DATA,
@@ -44,40 +41,6 @@ def store_of(lake: dict, **lake_overrides) -> StoreResource:
 def lake_files(lake: dict) -> list[str]:
     data = Path(lake["lake"]["data_path"])
     return sorted(str(path.relative_to(data)) for path in data.rglob("*") if path.is_file())
-
-
-def test_any_duckdb_client_attaches_the_lake_and_finds_tables_macros_and_flag_columns(
-    lake, tmp_path, instance
-):
-    """What docs/schema.md tells a user to type, in a process that knows nothing of bam-assets
-    but the two extensions."""
-    materialize_partition(
-        settings_for(REAL_DATA, tmp_path / "x.sqlite", store=lake), PAIRED, instance
-    )
-    connection = duckdb.connect(config=OFFLINE)
-    load_extensions(connection, ("postgres_scanner", "ducklake"))
-    catalog = lake["lake"]["catalog"]
-    connection.execute(f"ATTACH 'ducklake:postgres:{catalog}' AS lake (READ_ONLY)")
-    connection.execute("USE lake")
-    row = connection.execute(
-        "SELECT count(*), sum(sam_tag_int(tags, 'NM')), count(*) FILTER (WHERE is_paired), "
-        "count(*) FILTER (WHERE is_unmapped) FROM reads WHERE key = ?",
-        [PAIRED],
-    ).fetchone()
-    assert row[0] == 8451 and row[2] == 8451
-    assert row[3] == int(subprocess_count("-f", "4"))
-    columns = connection.execute(
-        "SELECT column_name, comment FROM duckdb_columns() WHERE database_name = 'lake' "
-        "AND table_name = 'reads' ORDER BY column_index"
-    ).fetchall()
-    assert [name for name, _ in columns][:3] == ["key", "rec_no", "qname"]
-    assert "is_supplementary" in dict(columns) and all(comment for _, comment in columns)
-
-
-def subprocess_count(*arguments: str) -> str:
-    import pysam
-
-    return pysam.view("-c", *arguments, str(REAL_DATA / PAIRED)).strip()
 
 
 # Bad configuration: each case names its cause and writes nothing.
