@@ -181,16 +181,7 @@ def partition(settings, key: str) -> tuple:
     """(reads, distinct rec_no, files rows, their read_count, cycle bases, reads files)."""
     with read_session(settings) as session:
         connection = session.connection
-        reads = connection.execute(
-            "SELECT count(*), count(DISTINCT rec_no) FROM reads WHERE key = ?", [key]
-        ).fetchone()
-        files = connection.execute(
-            "SELECT count(*), sum(read_count) FROM files WHERE key = ?", [key]
-        ).fetchone()
-        bases = connection.execute(
-            "SELECT sum(bases) FROM reads_cycle_quality WHERE key = ?", [key]
-        ).fetchone()
-        return (*reads, *files, *bases, len(data_files(connection, "reads")))
+        return (*partition_on(connection, key), len(data_files(connection, "reads")))
 
 
 def test_two_first_ingests_of_one_key_leave_exactly_one_whole_copy(
@@ -283,6 +274,7 @@ def test_readers_never_wait_for_a_swap_and_see_one_snapshot(any_store, tmp_path,
 
 
 def partition_on(connection, key: str) -> tuple:
+    """(reads, distinct rec_no, files rows, their read_count, cycle bases) of ``key``."""
     reads = connection.execute(
         "SELECT count(*), count(DISTINCT rec_no) FROM reads WHERE key = ?", [key]
     ).fetchone()
