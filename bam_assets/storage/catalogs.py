@@ -369,12 +369,12 @@ def attach(
     read_only: bool,
     log: logging.Logger,
     alias: str = ALIAS,
-) -> None:
+) -> str:
     """Checks the lake (``preflight``) and attaches it as ``alias``, in use, so that table names
     need no prefix; a read-only attach refuses every write. The catalog's extensions must be
-    loaded (``connection.shared_connection`` does it)."""
+    loaded (``connection.lake_connection`` does it). Returns the lake's id."""
     catalog.prepare(write=not read_only)
-    preflight(connection, catalog, data_dir, write=not read_only, alias=f"{alias}_catalog")
+    lake_id = preflight(connection, catalog, data_dir, not read_only, alias=f"{alias}_catalog")
     statement = attach_statement(catalog, data_dir, read_only, alias)
 
     def attempt() -> None:
@@ -393,6 +393,7 @@ def attach(
         log,
     )
     connection.execute(f"USE {alias}")
+    return lake_id
 
 
 def preflight(
@@ -401,7 +402,7 @@ def preflight(
     data_dir: Path,
     write: bool,
     alias: str = "catalog",
-) -> None:
+) -> str:
     """Checks, in this order, what using the lake needs and raises StoreConfigError naming the
     first cause (StoreMissingError for reading a lake that was never written):
 
@@ -410,6 +411,7 @@ def preflight(
     older or newer lake's); the data path (for a Postgres catalog the one the catalog names; an
     existing folder holding this lake's marker file); for a writer, that it may write there. A
     writer registering a new lake records its id in the catalog database and the marker file.
+    Returns the lake's id.
     """
     with _catalog_database(connection, catalog, alias, read_only=not write):
         tables = {
@@ -427,27 +429,39 @@ def preflight(
         )
         if lake_id is None and not write:
             raise StoreMissingError(f"No lake has been written at {catalog}")
-        if not data_dir.is_dir():
-            raise StoreConfigError(
-                f"The DuckLake data path {data_dir} does not exist or is not a folder (DuckDB "
-                "would create it and write there): create it, or mount the shared folder"
-            )
-        marker = data_dir / MARKER_FILE
-        found = marker.read_text().strip() if marker.is_file() else None
+        _check_data_dir(data_dir)
         if write:
             _check_writable(data_dir)
         if lake_id is None:
             lake_id = catalog.register(connection, alias)
-            if found is None:
+            marker = data_dir / MARKER_FILE
+            if not marker.is_file():
                 marker.write_text(f"{lake_id}\n")
-                found = lake_id
-        if found != lake_id:
-            raise StoreConfigError(
-                f"The DuckLake data path {data_dir} is not this lake's: {marker} "
-                + ("is missing" if found is None else f"names lake {found}")
-                + f", the catalog names lake {lake_id} (an unmounted share or another path "
-                "on this machine? every machine must mount the data at the same path)"
-            )
+        check_data_path(data_dir, lake_id)
+    return lake_id
+
+
+def _check_data_dir(data_dir: Path) -> None:
+    if not data_dir.is_dir():
+        raise StoreConfigError(
+            f"The DuckLake data path {data_dir} does not exist or is not a folder (DuckDB "
+            "would create it and write there): create it, or mount the shared folder"
+        )
+
+
+def check_data_path(data_dir: Path, lake_id: str) -> None:
+    """Refuses a data path that is not the lake's (no folder, or a marker file missing or of
+    another lake: an unmounted share), as every session checks before it reads or writes."""
+    _check_data_dir(data_dir)
+    marker = data_dir / MARKER_FILE
+    found = marker.read_text().strip() if marker.is_file() else None
+    if found != lake_id:
+        raise StoreConfigError(
+            f"The DuckLake data path {data_dir} is not this lake's: {marker} "
+            + ("is missing" if found is None else f"names lake {found}")
+            + f", the catalog names lake {lake_id} (an unmounted share or another path "
+            "on this machine? every machine must mount the data at the same path)"
+        )
 
 
 @contextmanager

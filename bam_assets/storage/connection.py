@@ -62,6 +62,7 @@ MAX_ATTACHED = 4
 @dataclass
 class _Attachment:
     alias: str
+    lake_id: str
     users: int = 0
 
 
@@ -79,8 +80,8 @@ class _SharedInstance:
         self,
         key: Hashable,
         extensions: tuple[str, ...],
-        attach: Callable[[duckdb.DuckDBPyConnection, str], None],
-    ) -> str:
+        attach: Callable[[duckdb.DuckDBPyConnection, str], str],
+    ) -> _Attachment:
         missing = tuple(name for name in extensions if name not in self.loaded)
         if missing:
             load_extensions(self.base, missing)
@@ -90,19 +91,19 @@ class _SharedInstance:
             alias = f"lake_{next(_names)}"
             connection = self.base.cursor()
             try:
-                attach(connection, alias)
+                lake_id = attach(connection, alias)
             except BaseException:
                 _detach(self.base, alias)
                 raise
             finally:
                 connection.close()
-            entry = self.attached[key] = _Attachment(alias)
+            entry = self.attached[key] = _Attachment(alias, lake_id)
         entry.users += 1
         self.attached.move_to_end(key)
         idle = [k for k, e in self.attached.items() if e.users == 0]
         for old in idle[: max(0, len(self.attached) - MAX_ATTACHED)]:
             _detach(self.base, self.attached.pop(old).alias)
-        return entry.alias
+        return entry
 
     def release(self, key: Hashable, keep: bool) -> None:
         entry = self.attached.get(key)
@@ -129,10 +130,12 @@ def lake_connection(
     threads: int | None,
     memory_limit: str | None,
     extensions: tuple[str, ...],
-    attach: Callable[[duckdb.DuckDBPyConnection, str], None],
+    attach: Callable[[duckdb.DuckDBPyConnection, str], str],
+    check: Callable[[str], None],
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """A new connection to this process's DuckDB instance with the lake ``key`` in use, attached
-    by ``attach(connection, name)`` unless it still is (after ``extensions`` are loaded). The
+    by ``attach(connection, name)`` (which returns the lake's id) unless it still is (after
+    ``extensions`` are loaded), and ``check(lake id)`` passed. The
     instance's threads and memory limit are set as given: they are the instance's, so the last
     session opened sets them. An error of DuckDB's in the session detaches the lake (a lost
     catalog connection is not kept); a forked child makes an instance of its own."""
@@ -141,10 +144,12 @@ def lake_connection(
         if _shared is None or _shared.pid != os.getpid():
             _shared = _SharedInstance()
         shared = _shared
-        alias = shared.acquire(key, extensions, attach)
+        entry = shared.acquire(key, extensions, attach)
         connection = shared.base.cursor()
+    alias = entry.alias
     keep = True
     try:
+        check(entry.lake_id)
         connection.execute(f"SET threads = {int(threads or available_cpus())}")
         if memory_limit:
             connection.execute(f"SET memory_limit = {sql_literal(memory_limit)}")

@@ -26,7 +26,7 @@ import pyarrow as pa
 from bam_assets.model.source_stream import SourceFile
 from bam_assets.model.tables import TableNames, TableSpec
 from bam_assets.storage import maintenance
-from bam_assets.storage.catalogs import Catalog, attach, client_statements
+from bam_assets.storage.catalogs import Catalog, attach, check_data_path, client_statements
 from bam_assets.storage.connection import in_memory, lake_connection
 from bam_assets.storage.errors import StoreConfigError, StoreWriteError, is_disk_full
 from bam_assets.storage.extensions import load_extensions
@@ -251,9 +251,10 @@ class Lake(Store):
 
     @contextmanager
     def session(self, read_only: bool = False) -> Iterator[LakeSession]:
-        """Checks the configuration (``catalogs.preflight``) and attaches the lake; a writable
-        session creates the tables, a read-only one begins the transaction that pins its
-        snapshot."""
+        """Checks the configuration (``catalogs.preflight``) and attaches the lake, once per
+        process (the data path's marker again for every session: a share unmounted meanwhile
+        is refused); a writable session creates the tables, a read-only one begins the
+        transaction that pins its snapshot."""
         data_dir = self.data_dir
         with lake_connection(
             (self.catalog.ducklake_uri, data_dir, read_only),
@@ -263,6 +264,7 @@ class Lake(Store):
             lambda connection, alias: attach(
                 connection, self.catalog, data_dir, read_only, self.log, alias
             ),
+            lambda lake_id: check_data_path(data_dir, lake_id),
         ) as connection:
             session = LakeSession(connection, self.tables, self)
             if read_only:
