@@ -231,7 +231,7 @@ def test_the_column_schema_lists_every_column_of_the_reads_table(database, insta
     stored = query(
         database,
         "SELECT column_name, data_type, comment FROM duckdb_columns() "
-        "WHERE table_name = 'reads' ORDER BY column_index",
+        "WHERE table_name = 'reads' AND database_name = current_database() ORDER BY column_index",
     )
     assert [(c.name, c.type, c.description) for c in schema.columns] == stored
     assert all(description for _, _, description in stored)

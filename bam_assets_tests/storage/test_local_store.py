@@ -99,7 +99,8 @@ def test_deleting_a_partition_empties_every_keyed_table_of_its_instance_only(tmp
     def rows_per_table() -> dict[str, int]:
         with read_session(database) as session:
             tables = session.connection.execute(
-                "SELECT table_name FROM duckdb_tables() ORDER BY table_name"
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+                "ORDER BY table_name"
             ).fetchall()
             return {
                 table: session.connection.execute(
