@@ -27,7 +27,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 # The UI and the daemon (sensors, schedules, the run queue) at http://127.0.0.1:$(DAGSTER_PORT).
-# A $(DAGSTER_HOME) without a dagster.yaml gets the project's (run queue, the duckdb_writer pool,
+# A $(DAGSTER_HOME) without a dagster.yaml gets the project's (run queue, two writers at once,
 # telemetry off); one that has its own keeps it.
 DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 DAGSTER_PORT ?= 3000

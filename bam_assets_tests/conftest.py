@@ -1,5 +1,5 @@
-"""Shared fixtures: a test instance, a DuckDB path, a generated BAM, the real files ingested once
-into each backend, a throw-away Postgres server and fresh lakes on it.
+"""Shared fixtures: a test instance, a local store's path, a generated BAM, the real files ingested
+once under each catalog, a throw-away Postgres server and fresh lakes on it.
 
 Constants and helpers live in ``bam_assets_tests.helpers``.
 """
@@ -26,7 +26,7 @@ def instance():
 
 @pytest.fixture
 def database(tmp_path: Path) -> Path:
-    return tmp_path / "reads.duckdb"
+    return tmp_path / "reads.sqlite"
 
 
 @pytest.fixture(scope="session")
@@ -37,9 +37,9 @@ def synthetic_bam(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def real_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Every real file, ingested once into one DuckDB file. Tests only read it (copy it to
-    write)."""
-    database = tmp_path_factory.mktemp("real") / "reads.duckdb"
+    """Every real file, ingested once into one local store. Tests only read it (copy it with
+    ``helpers.copy_store`` to write)."""
+    database = tmp_path_factory.mktemp("real") / "reads.sqlite"
     ingest_files(settings_for(REAL_DATA, database), REAL_FILES)
     return database
 
@@ -73,7 +73,7 @@ def new_lake(postgres: PostgresCluster, folder: Path) -> dict:
     catalog = postgres.create_database(f"lake_{uuid.uuid4().hex[:12]}")
     data = folder / "lake"
     data.mkdir(parents=True)
-    return {"backend": "ducklake", "lake": {"catalog": catalog, "data_path": str(data)}}
+    return {"backend": "postgres", "lake": {"catalog": catalog, "data_path": str(data)}}
 
 
 @pytest.fixture
@@ -88,13 +88,22 @@ def real_lake(
 ) -> IngestSettings:
     """Every real file, ingested once into one lake. Tests only read it."""
     root = tmp_path_factory.mktemp("real_lake")
-    settings = settings_for(REAL_DATA, root / "unused.duckdb", store=new_lake(postgres, root))
+    settings = settings_for(REAL_DATA, root / "unused.sqlite", store=new_lake(postgres, root))
     return ingest_files(settings, REAL_FILES)
 
 
-@pytest.fixture(params=["duckdb", "ducklake"])
+@pytest.fixture(params=["local", "postgres"])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> dict:
+    """Store settings (``settings_for(..., store=any_store)``) of a new, empty store under each
+    catalog: a local catalog file, or a Postgres catalog (its own database) and a data folder."""
+    if request.param == "postgres":
+        return new_lake(request.getfixturevalue("postgres"), tmp_path)
+    return {"backend": "local", "database": str(tmp_path / "store" / "bam_assets.sqlite")}
+
+
+@pytest.fixture(params=["local", "postgres"])
 def real_store(request: pytest.FixtureRequest) -> IngestSettings:
-    """The real files as stored by each backend: the same tests run on both."""
-    if request.param == "ducklake":
+    """The real files as stored under each catalog: the same tests run on both."""
+    if request.param == "postgres":
         return request.getfixturevalue("real_lake")
     return settings_for(REAL_DATA, request.getfixturevalue("real_database"))

@@ -94,12 +94,13 @@ def ingest_directly(path: Path, key: str, database: Path, reading: ReadingSettin
 
 def settings_for(
     root: Path,
-    database: Path,
+    database: Path | str,
     reading: dict | None = None,
     store: dict | None = None,
     **overrides,
 ) -> IngestSettings:
-    """An instance watching ``root`` and storing into ``database``, reading the shared CRAM with
+    """An instance watching ``root`` and storing into the local store ``database`` (or the
+    store ``store`` says), reading the shared CRAM with
     its reference. ``reading`` and ``store`` override fields of those groups (e.g.
     ``reading={"chunk_size": 500}``); other keywords are top-level settings (``on_removed=…``)."""
     return IngestSettings(
@@ -116,22 +117,48 @@ def settings_for(
     )
 
 
+def copy_store(source: Path, target: Path) -> Path:
+    """A copy of the local store ``source`` (its catalog file and its data folder) at ``target``,
+    to write into while ``source`` stays as it is; a local store may be moved or copied whole."""
+    shutil.copyfile(source, target)
+    shutil.copytree(f"{source}.files", f"{target}.files")
+    return target
+
+
+def data_dir_of(settings: IngestSettings) -> Path:
+    """The folder of the store's Parquet files."""
+    if settings.store.catalog == "postgres":
+        return Path(settings.store.lake.data_path)
+    return Path(f"{settings.store.database}.files")
+
+
+def store_of(where: IngestSettings | Path | str) -> StoreResource:
+    """The store of ``settings`` (its tables), or the local store of a catalog file."""
+    if isinstance(where, IngestSettings):
+        return StoreResource(settings=where.store, table_prefix=where.prefix)
+    return StoreResource(settings=StoreSettings(database=str(where)))
+
+
 @contextmanager
 def read_session(where: IngestSettings | Path | str) -> Iterator[StoreSession]:
-    """A read-only session on the store of ``settings`` (its tables) or on a database file."""
-    if isinstance(where, IngestSettings):
-        store = StoreResource(settings=where.store, table_prefix=where.prefix)
-    else:
-        store = StoreResource(settings=StoreSettings(database=str(where)))
-    with store.session(read_only=True) as session:
+    """A read-only session on the store of ``settings`` (its tables) or of a catalog file."""
+    with store_of(where).session(read_only=True) as session:
         yield session
+
+
+@contextmanager
+def store_connection(where: IngestSettings | Path | str, write: bool = False) -> Iterator:
+    """A DuckDB connection on which the store's tables need no prefix, as a test checks (or,
+    ``write``, tampers with) what was stored: read-only in one snapshot unless ``write``."""
+    with store_of(where).session(read_only=not write) as session:
+        yield session.connection
 
 
 def cli_store_arguments(settings: IngestSettings, monkeypatch) -> list[str]:
     """The CLI options that select the store of ``settings``: ``--db FILE``, or ``--lake`` with
-    the lake's catalog and data path in the environment (set through ``monkeypatch``)."""
+    the Postgres catalog and data path in the environment (set through ``monkeypatch``)."""
     store = settings.store
-    if store.backend == "ducklake":
+    if store.catalog == "postgres":
         monkeypatch.setenv("BAM_ASSETS_LAKE_CATALOG", store.lake.catalog)
         monkeypatch.setenv("BAM_ASSETS_LAKE_DATA_PATH", store.lake.data_path)
         return ["--lake"]
@@ -139,10 +166,10 @@ def cli_store_arguments(settings: IngestSettings, monkeypatch) -> list[str]:
 
 
 @contextmanager
-def write_session(database: Path | str) -> Iterator[StoreSession]:
-    """A writable session on a database file (unprefixed tables)."""
-    store = StoreResource(settings=StoreSettings(database=str(database)))
-    with store.session() as session:
+def write_session(where: IngestSettings | Path | str) -> Iterator[StoreSession]:
+    """A writable session on the store of ``settings`` or of a catalog file (unprefixed
+    tables)."""
+    with store_of(where).session() as session:
         yield session
 
 

@@ -74,7 +74,7 @@ def test_the_helm_values_fit_the_chart_schema_and_mount_what_the_environment_nam
     run_env = dict(variable.split("=", 1) for variable in launcher["envVars"])
     code_env = {variable["name"]: variable["value"] for variable in deployment["env"]}
     assert run_env == code_env
-    assert run_env["BAM_ASSETS_STORE"] == "ducklake"
+    assert run_env["BAM_ASSETS_STORE"] == "postgres"
     assert run_env["BAM_ASSETS_LAKE_DATA_PATH"] == expected["bam-assets-lake"]
     assert run_env["BAM_ASSETS_WATCH_DIR"] == expected["bam-assets-bams"]
     assert launcher["envSecrets"] == deployment["envSecrets"] == [{"name": "bam-assets-lake"}]

@@ -1,13 +1,15 @@
-"""Many writers: aggregate ingest throughput of 1, 2 and 4 files at once into the lake and into
-the embedded DuckDB file (whose writer pool of 1 serializes them), in the same run; stored bytes
-against the BAMs' bytes; peak RSS per writer; and the catalog's commit time as writers are added.
+"""Many writers: aggregate ingest throughput of 1 file on 1 CPU and of 2 files at once on 2 CPUs,
+into the store under each catalog (a local SQLite file, Postgres), in the same run and
+interleaved (each case ``--repeats`` times, in turn); everything the store wrote (data and
+catalog) against the BAMs' bytes; CPU seconds and peak RSS per writer; and the catalog's commit
+time as writers are added.
 
 Every writer is a ``bam-assets ingest FILE`` process; all of them are started at once, pinned to
 the same CPUs (``sched_setaffinity``), with one Dagster instance on Postgres whose pools
-``deploy/pools.sh`` set (``duckdb_writer`` 1, ``lake_writer`` 4). Aggregate reads/s is all reads
-over the wall time from the first start to the last exit. The Postgres server is a throw-away
-cluster (Debian's ``postgresql``), as in the tests. The baseline of the target is one file on one
-CPU into the lake.
+``deploy/pools.sh`` set (``lake_writer`` 4). Aggregate reads/s is all reads over the wall time
+from the first start to the last exit. The Postgres server is a throw-away cluster (Debian's
+``postgresql``), as in the tests. The baseline of the target is one file on one CPU into the same
+catalog. The machine's load average is recorded before each case.
 
 The commit probe: K processes (1, 4, 16) each write partitions of 100 reads through the store for
 20 s, new ones (a lab's new files: no conflicts) or their own again (re-ingests: each one's
@@ -16,8 +18,8 @@ DELETE, a registered file, the side and files rows) and staging 100 reads costs 
 so writes per second over all of them is what one catalog sustains, and the latency at K writers
 is what each waits.
 
-    python benchmarks/bench_lake.py                  # 4 BAMs of 0.5M reads (generated once)
-    python benchmarks/bench_lake.py --reads 1000000
+    python benchmarks/bench_lake.py                  # 2 BAMs of 0.5M reads (generated once)
+    python benchmarks/bench_lake.py --reads 1000000 --repeats 3
 """
 
 import argparse
@@ -41,7 +43,9 @@ from bench_ingest import machine, synthetic_bam  # noqa: E402
 
 from bam_assets_tests.postgres import SUPERUSER, PostgresCluster  # noqa: E402
 
-FILE_COUNTS = (1, 2, 4)
+# (files at once, CPUs): the baseline, then the target's case.
+CASES = ((1, 1), (2, 2))
+CATALOGS = ("local", "postgres")
 
 
 def bam_assets() -> str:
@@ -99,7 +103,9 @@ def commit_worker(key: str, seconds: float, new_keys: bool) -> None:
     from bam_assets.stats.cycle_quality import CycleQuality
 
     bam = Path(os.environ["BENCH_SMALL_BAM"])
-    store = StoreResource(settings=store_settings("ducklake", ""))
+    store = StoreResource(
+        settings=store_settings(os.environ["BAM_ASSETS_STORE"], os.environ["BAM_ASSETS_DB"])
+    )
     durations = []
     with store.session() as session:
         deadline = time.monotonic() + seconds
@@ -130,6 +136,7 @@ def commit_probe(env: dict[str, str], writers: int, seconds: float, new_keys: bo
         durations += json.loads(stdout)
     durations.sort()
     return {
+        "catalog": env["BAM_ASSETS_STORE"],
         "partitions": "new" if new_keys else "re-ingested",
         "writers": writers,
         "commits": len(durations),
@@ -145,12 +152,12 @@ def main() -> None:
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reads", type=int, default=500_000, help="reads per file")
-    parser.add_argument("--cpus", type=int, default=2)
-    parser.add_argument("--probe-seconds", type=float, default=20)
+    parser.add_argument("--repeats", type=int, default=2, help="runs of each case, interleaved")
+    parser.add_argument("--probe-seconds", type=float, default=10)
     parser.add_argument("--json", type=Path, default=OUT / "lake_benchmark.json")
     arguments = parser.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
-    bams = [synthetic_bam(arguments.reads, seed=7 + i, read_length=150) for i in range(4)]
+    bams = [synthetic_bam(arguments.reads, seed=7 + i, read_length=150) for i in range(2)]
     bam_mb = [bam.stat().st_size / 1e6 for bam in bams]
     results: dict = {"machine": machine(), "reads_per_file": arguments.reads, "runs": []}
     with PostgresCluster() as postgres, tempfile.TemporaryDirectory(dir=OUT) as scratch:
@@ -171,41 +178,31 @@ def main() -> None:
             "DAGSTER_PG_DB": "dagster",
         }
         subprocess.run(["sh", str(PROJECT / "deploy" / "pools.sh")], env=env, check=True)
-        cases = [("ducklake", 1, 1)] + [
-            (backend, files, arguments.cpus)
-            for files in FILE_COUNTS
-            for backend in ("ducklake", "duckdb")
+        order = [
+            (catalog, files, cpus)
+            for _ in range(arguments.repeats)
+            for catalog in CATALOGS
+            for files, cpus in CASES
         ]
-        for backend, files, cpus in cases:
-            name = f"{backend}-{files}-{cpus}-{uuid.uuid4().hex[:6]}"
-            catalog = postgres.create_database(name.replace("-", "_"))
-            data = root / name
-            data.mkdir()
-            case_env = {
-                **env,
-                "BAM_ASSETS_STORE": backend,
-                "BAM_ASSETS_DB": str(data / "reads.duckdb"),
-                "BAM_ASSETS_LAKE_CATALOG": catalog,
-                "BAM_ASSETS_LAKE_DATA_PATH": str(data),
-            }
+        for catalog, files, cpus in order:
+            case_env, stored_bytes = new_store(postgres, root, env, catalog)
+            load = os.getloadavg()[0]
             commands = [[bam_assets(), "ingest", str(bam)] for bam in bams[:files]]
             measured = run_at_once(commands, cpus, case_env)
-            stored = folder_bytes(data)
-            if backend == "ducklake":
-                database = catalog.split("dbname=")[1].split()[0]
-                stored += int(postgres.psql(f"SELECT pg_database_size('{database}')").strip())
             measured |= {
-                "backend": backend,
+                "catalog": catalog,
                 "files": files,
                 "cpus": cpus,
+                "load": load,
                 "reads_per_second": measured["reads"] / measured["seconds"],
-                "stored_mb": stored / 1e6,
+                "stored_mb": stored_bytes() / 1e6,
                 "bam_mb": sum(bam_mb[:files]),
             }
             results["runs"].append(measured)
             sys.stderr.write(
-                f"{backend:8} {files} file(s) {cpus} CPU(s): {measured['seconds']:6.1f} s "
-                f"{measured['reads_per_second'] / 1000:6.0f}k reads/s, stored "
+                f"{catalog:8} {files} file(s) {cpus} CPU(s), load {load:.1f}: "
+                f"{measured['seconds']:6.1f} s {measured['reads_per_second'] / 1000:6.0f}k "
+                f"reads/s, CPU {sum(measured['cpu_seconds']):.1f} s, stored "
                 f"{measured['stored_mb'] / measured['bam_mb']:.2f}x the BAMs, peak RSS "
                 f"{max(measured['peak_rss_mb']):.0f} MB\n"
             )
@@ -213,49 +210,68 @@ def main() -> None:
         from bam_assets.reading.synthetic_bam import write_synthetic_bam
 
         write_synthetic_bam(small, 100, seed=3)
-        probe_catalog = postgres.create_database("probe")
-        probe_data = root / "probe"
-        probe_data.mkdir()
-        probe_env = {
-            **env,
-            "BENCH_SMALL_BAM": str(small),
-            "BAM_ASSETS_LAKE_CATALOG": probe_catalog,
-            "BAM_ASSETS_LAKE_DATA_PATH": str(probe_data),
-        }
         results["commits"] = []
-        for new_keys in (True, False):
-            for writers in (1, 4, 16):
-                probe = commit_probe(probe_env, writers, arguments.probe_seconds, new_keys)
-                results["commits"].append(probe)
-                sys.stderr.write(f"commit probe: {json.dumps(probe)}\n")
+        for catalog in CATALOGS:
+            probe_env, _ = new_store(postgres, root, env, catalog)
+            probe_env["BENCH_SMALL_BAM"] = str(small)
+            for new_keys in (True, False):
+                for writers in (1, 4, 16):
+                    probe = commit_probe(probe_env, writers, arguments.probe_seconds, new_keys)
+                    results["commits"].append(probe)
+                    sys.stderr.write(f"commit probe: {json.dumps(probe)}\n")
     arguments.json.write_text(json.dumps(results, indent=1))
     sys.stdout.write(report(results))
 
 
+def new_store(postgres: PostgresCluster, root: Path, env: dict[str, str], catalog: str):
+    """The environment of a new, empty store under ``catalog``, and a function that counts what
+    it stored: its files (data, and a local catalog with its WAL) and a Postgres catalog's
+    database."""
+    name = f"{catalog}_{uuid.uuid4().hex[:8]}"
+    folder = root / name
+    folder.mkdir()
+    case_env = {**env, "BAM_ASSETS_STORE": catalog, "BAM_ASSETS_DB": str(folder / "s.sqlite")}
+    if catalog == "local":
+        return case_env, lambda: folder_bytes(folder)
+    dsn = postgres.create_database(name)
+    case_env |= {"BAM_ASSETS_LAKE_CATALOG": dsn, "BAM_ASSETS_LAKE_DATA_PATH": str(folder)}
+
+    def stored() -> int:
+        size = postgres.psql(f"SELECT pg_database_size('{name}')").strip()
+        return folder_bytes(folder) + int(size)
+
+    return case_env, stored
+
+
 def report(results: dict) -> str:
     runs = results["runs"]
-    base = next(r for r in runs if r["backend"] == "ducklake" and r["cpus"] == 1)
     lines = [
         f"Machine: {results['machine']}; {results['reads_per_file']:,} reads per file\n",
-        "| store | files at once | CPUs | wall s | reads/s | vs 1 file on 1 CPU (lake) "
+        "| catalog | files at once | CPUs | load | wall s | CPU s | reads/s | vs 1 file on 1 CPU "
         "| stored / BAM bytes | peak RSS per writer MB |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for r in runs:
+    for index, r in enumerate(runs):
+        base = next(
+            b
+            for b in reversed(runs[: index + 1])
+            if b["catalog"] == r["catalog"] and b["cpus"] == 1
+        )
         lines.append(
-            f"| {r['backend']} | {r['files']} | {r['cpus']} | {r['seconds']:.1f} | "
+            f"| {r['catalog']} | {r['files']} | {r['cpus']} | {r['load']:.1f} | "
+            f"{r['seconds']:.1f} | {sum(r['cpu_seconds']):.1f} | "
             f"{r['reads_per_second'] / 1000:,.0f}k | "
             f"{r['reads_per_second'] / base['reads_per_second']:.2f}x | "
             f"{r['stored_mb'] / r['bam_mb']:.2f} | {max(r['peak_rss_mb']):.0f} |"
         )
     lines += [
         "",
-        "| partitions | writers | commits | per second | median s | p90 s |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| catalog | partitions | writers | commits | per second | median s | p90 s |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     for c in results["commits"]:
         lines.append(
-            f"| {c['partitions']} | {c['writers']} | {c['commits']} | "
+            f"| {c['catalog']} | {c['partitions']} | {c['writers']} | {c['commits']} | "
             f"{c['commits_per_second']:.1f} | "
             f"{c['median_seconds']:.3f} | {c['p90_seconds']:.3f} |"
         )

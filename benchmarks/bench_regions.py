@@ -2,9 +2,9 @@
 
 The synthetic 150-bp BAM of ``bench_ingest.py`` (default 10M reads, seed 7, cached in
 ``benchmarks/out``) is unsorted, as the generator writes it; a coordinate-sorted, indexed copy is
-made for samtools (``samtools sort``/``index`` through pysam). Both files are ingested into their
-own DuckDB file (cached too), so the same queries run on a partition in random order (no row
-group can be skipped) and on one in coordinate order (DuckDB skips the row groups whose
+made for samtools (``samtools sort``/``index`` through pysam). Both files are ingested into a
+local store of their own (cached too), so the same queries run on a partition in random order (no
+row group can be skipped) and on one in coordinate order (DuckDB skips the row groups whose
 ``rname``/``pos`` min/max cannot match).
 
 Each query is timed in this process, best of ``--repeats``: samtools through pysam on the sorted
@@ -20,6 +20,7 @@ stays flat). The process is pinned to ``--cpus`` CPUs, as DuckDB and htslib woul
 import argparse
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -56,21 +57,22 @@ def sorted_copy(bam: Path, cpus: int) -> Path:
 
 
 def ingested(bam: Path) -> Path:
-    """A DuckDB file holding ``bam`` as its only partition (ingested once, by the CLI)."""
-    database = bam.with_name(f"{bam.stem}.duckdb")
-    if not database.exists():
-        partial = database.with_name(f"{database.stem}.partial.duckdb")
-        partial.unlink(missing_ok=True)
+    """The catalog of a local store holding ``bam`` as its only partition (ingested once, by the
+    CLI; the store's folder is renamed into place when complete)."""
+    folder = bam.with_name(f"{bam.stem}.store")
+    if not folder.exists():
+        partial = folder.with_name(f"{folder.name}.partial")
+        shutil.rmtree(partial, ignore_errors=True)
         sys.stderr.write(f"ingesting {bam.name} ...\n")
         with tempfile.TemporaryDirectory(dir=OUT) as home:
             subprocess.run(
-                [_bam_assets(), "ingest", str(bam), "--db", str(partial)],
+                [_bam_assets(), "ingest", str(bam), "--db", str(partial / "bam_assets.sqlite")],
                 check=True,
                 env={**os.environ, "DAGSTER_HOME": home},
                 stdout=subprocess.DEVNULL,
             )
-        partial.rename(database)
-    return database
+        partial.rename(folder)
+    return folder / "bam_assets.sqlite"
 
 
 def best_of(repeats: int, work: Callable[[], object]) -> tuple[float, object]:

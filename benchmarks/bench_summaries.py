@@ -1,10 +1,11 @@
 """How long the read statistics take next to the ingest of the same file.
 
 Takes the synthetic 150-bp BAM of ``bench_ingest.py`` (default 1,000,000 reads, seed 7, cached in
-``benchmarks/out``), ingests it with ``bam-assets ingest`` in a subprocess, then times each summary
-over the DuckDB file and prints a table with the ratio summaries / ingest. The ingest and the
-summaries are pinned to the same CPUs (``--cpus 1``: CPU 0; DuckDB uses as many threads as CPUs it
-may run on). Run: ``python benchmarks/bench_summaries.py --cpus 1`` (and ``--cpus 2``).
+``benchmarks/out``), ingests it with ``bam-assets ingest`` in a subprocess into a new local
+store, then times each summary over it and prints a table with the ratio summaries / ingest. The
+ingest and the summaries are pinned to the same CPUs (``--cpus 1``: CPU 0; DuckDB uses as many
+threads as CPUs it may run on). Run: ``python benchmarks/bench_summaries.py --cpus 1`` (and
+``--cpus 2``).
 """
 
 import argparse
@@ -38,7 +39,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         bam = synthetic_bam(arguments.reads, arguments.seed, read_length=150)
-        database = root / "bench.duckdb"
+        database = root / "bench.sqlite"
         environment = {**os.environ, "DAGSTER_HOME": str(root / "dagster_home")}
         started = time.monotonic()
         subprocess.run(

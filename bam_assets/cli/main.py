@@ -9,6 +9,8 @@ import sys
 from collections.abc import Sequence
 
 from bam_assets.cli.ingest import ingest
+from bam_assets.cli.migrate import add_migrate_command
+from bam_assets.cli.sql import add_sql_command
 from bam_assets.cli.store_commands import list_files, multiqc, summary, view
 from bam_assets.orchestration.project_paths import default_backend, default_database
 from bam_assets.storage.store import StoreBusyError, StoreConfigError
@@ -19,16 +21,17 @@ def _parser() -> argparse.ArgumentParser:
     database.add_argument(
         "--db",
         default=default_database(),
-        help="DuckDB file (default: $BAM_ASSETS_DB, else data/bam_assets.duckdb in the project)",
+        help="the store's catalog file; its Parquet files go in DB.files beside it (default: "
+        "$BAM_ASSETS_DB, else data/bam_assets.sqlite in the project)",
     )
     database.add_argument(
         "--lake",
         dest="backend",
         action="store_const",
-        const="ducklake",
+        const="postgres",
         default=default_backend(),
-        help="use the DuckLake of $BAM_ASSETS_LAKE_CATALOG and $BAM_ASSETS_LAKE_DATA_PATH "
-        "instead of --db (default when $BAM_ASSETS_STORE is ducklake)",
+        help="use the Postgres catalog of $BAM_ASSETS_LAKE_CATALOG and the data folder "
+        "$BAM_ASSETS_LAKE_DATA_PATH instead of --db (default when $BAM_ASSETS_STORE is postgres)",
     )
     parser = argparse.ArgumentParser(prog="bam-assets", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -169,6 +172,8 @@ def _parser() -> argparse.ArgumentParser:
 
     listing = commands.add_parser("list", parents=[database], help="list ingested files")
     listing.set_defaults(run=list_files)
+    add_sql_command(commands, database)
+    add_migrate_command(commands, database)
     return parser
 
 

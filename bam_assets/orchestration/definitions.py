@@ -2,8 +2,8 @@
 sensor, the automation sensor, the overview schedule and the resources they share.
 
 Every run executes in one process (``in_process_executor``): the steps of a run are short (a
-second or two for a small file) and run one at a time anyway (the ``duckdb_writer`` pool), so a
-process per step only added its start-up, 11-18 s per step with eight runs queued.
+second or two for a small file) and one after the other, so a process per step only added its
+start-up, 11-18 s per step with eight runs queued.
 
 Unattended by default: the file sensor's run for a new file materializes ``reads`` and then its
 per-file summaries, in that one process, so a dropped file ends with its summaries without a click

@@ -3,7 +3,7 @@ counted or written as SAM, BAM or CRAM with the stored header.
 
 Usable without the CLI::
 
-    store = StoreResource(settings=StoreSettings(database="data/bam_assets.duckdb"))
+    store = StoreResource(settings=StoreSettings(database="data/bam_assets.sqlite"))
     export(store, "run7/sample.bam", ["chr1:100000-200000"], "chr1.bam")
     count(store, "run7/sample.bam", filters=ReadFilters(exclude_flags=parse_flags("DUP")))
 

@@ -29,9 +29,10 @@ class PartitionHandle:
 class ReadsIOManager(dg.ConfigurableIOManager):
     """Stores each partition of ``reads``, replacing it atomically.
 
-    The stream is consumed one Arrow batch at a time inside a single transaction, so memory stays
-    bounded by the chunk size and a failure anywhere leaves the previous rows in place. The quality
-    per cycle (``CycleQuality``) is summed from the same batches and stored with them.
+    The stream is consumed one Arrow batch at a time into one staged Parquet file, which one short
+    transaction then swaps in, so memory stays bounded by the chunk size and a failure anywhere
+    leaves the previous rows in place. The quality per cycle (``CycleQuality``) is summed from the
+    same batches and stored with them, in the same transaction.
     """
 
     store: StoreResource

@@ -1,5 +1,5 @@
-"""The lake's maintenance as a scheduled job (backend ``ducklake`` only): merge small files,
-expire old snapshots, delete the files they no longer need, delete killed writers' leftovers.
+"""The store's maintenance as a scheduled job, whichever its catalog: merge small files, expire
+old snapshots, delete the files they no longer need, delete killed writers' leftovers.
 
 The steps run in this order, one after the other, in the ``lake_maintenance`` pool (one run at a
 time). Writers keep writing meanwhile: the merge is retried when it conflicts with them, and the
@@ -14,19 +14,17 @@ import dagster as dg
 
 from bam_assets.orchestration.resources import StoreResource
 from bam_assets.orchestration.settings import MAINTENANCE_POOL, IngestSettings
-from bam_assets.storage.ducklake_store import DuckLakeSession
-from bam_assets.storage.lake_maintenance import MaintenanceResult
+from bam_assets.storage.lake import LakeSession
+from bam_assets.storage.maintenance import MaintenanceResult
 
 
 def build_maintenance_definitions(settings: IngestSettings) -> dg.Definitions:
-    """The ``maintain_lake`` job and its schedule; nothing for the embedded file."""
-    if settings.store.backend != "ducklake":
-        return dg.Definitions()
+    """The ``maintain_lake`` job and its schedule."""
     store_key = settings.store_key
     lake = settings.store.lake
 
     def step(
-        name: str, description: str, work: Callable[[DuckLakeSession], MaintenanceResult]
+        name: str, description: str, work: Callable[[LakeSession], MaintenanceResult]
     ) -> dg.OpDefinition:
         @dg.op(
             name=f"{settings.prefix}{name}",
@@ -37,7 +35,7 @@ def build_maintenance_definitions(settings: IngestSettings) -> dg.Definitions:
         )
         def maintenance_step(context: dg.OpExecutionContext) -> dg.Output[int]:
             store: StoreResource = getattr(context.resources, store_key)
-            with store.lake_store().session() as session:
+            with store.session() as session:
                 result = work(session)
             context.log.info(f"{result.step}: {result.count} in {result.seconds:.2f} s")
             return dg.Output(

@@ -20,10 +20,8 @@ from bam_assets.reading.files import (
 from bam_assets.reading.options import ReaderOptions
 from bam_assets.reading.reader import count_records
 from bam_assets.reading.stream import open_reads_stream
-from bam_assets.storage.duckdb_store import DuckDBStore
-from bam_assets.storage.ducklake_store import DuckLakeStore
-from bam_assets.storage.lake_catalog import LakeLocation
-from bam_assets.storage.store import Store, StoreSession
+from bam_assets.storage.config import open_store
+from bam_assets.storage.lake import Lake, LakeSession
 from bam_assets.util.cpus import available_cpus
 
 
@@ -70,32 +68,12 @@ class StoreResource(dg.ConfigurableResource):
     def tables(self) -> TableNames:
         return TableNames(self.table_prefix)
 
-    def store(self, all_cpus: bool = False) -> Store:
-        """The store of the configured backend; ``all_cpus`` lets DuckDB use every CPU (queries
-        that parallelise, such as the summaries) instead of the ingest's ``threads``."""
-        settings = self.settings
-        threads = None if all_cpus else settings.threads
-        if settings.backend == "ducklake":
-            return self.lake_store(threads)
-        return DuckDBStore(
-            settings.database,
-            self.tables,
-            threads=threads,
-            memory_limit=settings.memory_limit,
-            lock_timeout_seconds=settings.lock_timeout_seconds,
-            log=dg.get_dagster_logger(),
-        )
-
-    def lake_store(self, threads: int | None = None) -> DuckLakeStore:
-        """The DuckLake store (backend ``ducklake``), which also offers the lake's maintenance."""
-        settings = self.settings
-        return DuckLakeStore(
-            LakeLocation(settings.lake.catalog, settings.lake.data_path),
-            self.tables,
-            threads=threads,
-            memory_limit=settings.memory_limit,
-            retry_seconds=settings.lock_timeout_seconds,
-            log=dg.get_dagster_logger(),
+    def store(self, all_cpus: bool = False) -> Lake:
+        """The configured store; ``all_cpus`` lets DuckDB use every CPU (queries that
+        parallelise, such as the summaries) instead of the ingest's ``threads``."""
+        threads = None if all_cpus else self.settings.threads
+        return open_store(
+            self.settings.store_config(threads), self.tables, log=dg.get_dagster_logger()
         )
 
     @property
@@ -104,7 +82,7 @@ class StoreResource(dg.ConfigurableResource):
         return self.store().location
 
     @contextmanager
-    def session(self, read_only: bool = False, all_cpus: bool = False) -> Iterator[StoreSession]:
+    def session(self, read_only: bool = False, all_cpus: bool = False) -> Iterator[LakeSession]:
         with self.store(all_cpus).session(read_only) as session:
             yield session
 

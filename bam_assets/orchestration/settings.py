@@ -22,13 +22,16 @@ from bam_assets.orchestration.project_paths import (
 )
 from bam_assets.reading.files import DEFAULT_PATTERNS
 from bam_assets.reading.options import DEFAULT_CHUNK_SIZE, ReaderOptions
+from bam_assets.storage.config import StoreConfig
 
-# Every op that writes runs in its backend's pool. The deployment sets each pool's limit
-# explicitly (deploy/pools.sh): 1 for a DuckDB file, which one process at a time may write; as
-# many concurrent writers as the lake should take for DuckLake.
-WRITER_POOLS = {"duckdb": "duckdb_writer", "ducklake": "lake_writer"}
+# Every op that writes runs in this pool, whichever the catalog. The store takes many writers at
+# once (each holds its catalog only for its swap); the pool's limit is what the machine takes:
+# each writer uses about one CPU and up to ~400 MB (dagster.yaml, deploy/pools.sh).
+WRITER_POOL = "lake_writer"
 # Maintenance of a lake, one run at a time.
 MAINTENANCE_POOL = "lake_maintenance"
+# The store's catalog: the earlier spellings first, as the component's YAML may still say them.
+_CATALOGS = {"duckdb": "local", "ducklake": "postgres", "local": "local", "postgres": "postgres"}
 
 
 class ReadingSettings(dg.Config, dg.Resolvable):
@@ -60,7 +63,8 @@ class ReadingSettings(dg.Config, dg.Resolvable):
 
 
 class LakeSettings(dg.Config, dg.Resolvable):
-    """Where the DuckLake is, and how its maintenance keeps it small (backend ``ducklake``)."""
+    """Where a Postgres-catalogued lake is (backend ``postgres``), and how maintenance keeps any
+    lake small."""
 
     catalog: str = Field(
         default="",
@@ -69,8 +73,9 @@ class LakeSettings(dg.Config, dg.Resolvable):
     )
     data_path: str = Field(
         default="",
-        description="Folder of the Parquet files, mounted at the same path on every machine; "
-        "empty: $BAM_ASSETS_LAKE_DATA_PATH.",
+        description="Folder of the Parquet files of a Postgres catalog, mounted at the same path "
+        "on every machine; empty: $BAM_ASSETS_LAKE_DATA_PATH. (A local catalog keeps them in "
+        "<database>.files beside it.)",
     )
     maintenance_cron: str = Field(
         default="0 3 * * *", description="Cron of the lake_maintenance schedule (daily)."
@@ -95,38 +100,62 @@ class LakeSettings(dg.Config, dg.Resolvable):
 class StoreSettings(dg.Config, dg.Resolvable):
     """Where reads are stored and how the database may use the machine."""
 
-    backend: Literal["duckdb", "ducklake"] = Field(
-        default="duckdb",
-        description="duckdb: one embedded file, one writer at a time; ducklake: a DuckLake on a "
-        "Postgres catalog that many processes on many machines write at once.",
+    backend: Literal["local", "postgres", "duckdb", "ducklake"] = Field(
+        default="local",
+        description="Where the store's DuckLake catalog lives. local: a SQLite file (database) "
+        "beside its data folder, for the processes of one machine; postgres: a Postgres database "
+        "(lake.catalog) and a shared folder (lake.data_path), for many machines. duckdb and "
+        "ducklake are the earlier names of the two.",
     )
     database: str = Field(
-        default="", description="DuckDB file; empty: $BAM_ASSETS_DB, else data/bam_assets.duckdb."
+        default="",
+        description="The local catalog file (its Parquet files go in <database>.files beside "
+        "it); empty: $BAM_ASSETS_DB, else data/bam_assets.sqlite.",
     )
     lake: LakeSettings = Field(default_factory=LakeSettings)
     threads: int | None = Field(
         default=1,
-        description="DuckDB threads of the ingest (null: every CPU). One stream is inserted "
-        "sequentially, so more threads only contend (2 CPUs, 1M reads: 4.5 s with 2 threads, "
-        "3.3 s with 1 and the reader decoding ahead on the other). The summaries use every CPU.",
+        description="DuckDB threads of the ingest (null: every CPU). One stream is written "
+        "sequentially, so more threads only contend; the reader decodes ahead on another CPU. "
+        "The summaries use every CPU.",
     )
     memory_limit: str | None = Field(
         default="64MB", description="DuckDB memory_limit; DuckDB spills to disk beyond it."
     )
     lock_timeout_seconds: float = Field(
         default=300.0,
-        description="How long a writer or reader waits for another process: the DuckDB file's "
-        "write lock, or DuckLake commits that conflict with its own (then it retries).",
+        description="How long a write waits for another writer of the same partition, and "
+        "retries while other writers' commits conflict with its own.",
     )
 
     @property
+    def catalog(self) -> str:
+        """``local`` or ``postgres`` (the earlier names mapped to them)."""
+        return _CATALOGS[self.backend]
+
+    def store_config(self, threads: int | None) -> StoreConfig:
+        """The plain configuration ``storage.config.open_store`` builds the store from, with
+        ``threads`` DuckDB threads (None: every CPU)."""
+        if self.catalog == "postgres":
+            catalog, data_path = f"postgres:{self.lake.catalog}", self.lake.data_path
+        else:
+            catalog, data_path = self.database, ""
+        return StoreConfig(
+            catalog=catalog,
+            data_path=data_path,
+            threads=threads,
+            memory_limit=self.memory_limit,
+            retry_seconds=self.lock_timeout_seconds,
+        )
+
+    @property
     def writer_pool(self) -> str:
-        return WRITER_POOLS[self.backend]
+        return WRITER_POOL
 
 
 def store_settings(backend: str, database: str, **overrides: object) -> StoreSettings:
-    """The store of the command line: ``backend``, the DuckDB file ``database`` or the lake of
-    the environment, and ``overrides`` of other fields."""
+    """The store of the command line: ``backend``, the local catalog file ``database`` or the
+    Postgres catalog of the environment, and ``overrides`` of other fields."""
     store = StoreSettings.model_validate({"backend": backend, "database": database, **overrides})
     return IngestSettings(store=store).resolved(PROJECT_DIR).store
 
@@ -177,8 +206,8 @@ class IngestSettings(dg.Model):
 
     def resolved(self, project_root: Path) -> "IngestSettings":
         """A copy with absolute paths (relative ones are taken from ``project_root``) and the
-        defaults filled in: the bundled examples, ``$BAM_ASSETS_DB`` or the project's file, the
-        lake's ``$BAM_ASSETS_LAKE_CATALOG`` and ``$BAM_ASSETS_LAKE_DATA_PATH``."""
+        defaults filled in: the bundled examples, ``$BAM_ASSETS_DB`` or the project's store, the
+        Postgres catalog's ``$BAM_ASSETS_LAKE_CATALOG`` and ``$BAM_ASSETS_LAKE_DATA_PATH``."""
 
         def absolute(path: str) -> str:
             return str((project_root / path).resolve())
@@ -215,7 +244,7 @@ class IngestSettings(dg.Model):
     @property
     def tables(self) -> TableNames:
         """A named instance keeps its rows in its own tables (``<name>_reads``, …), so two
-        instances can share one database file without sharing partition keys."""
+        instances can share one store without sharing partition keys."""
         return TableNames(self.prefix)
 
     @property

@@ -363,7 +363,7 @@ def build_overview_asset(settings: IngestSettings) -> dg.AssetsDefinition:
 class MultiQCFolderConfig(dg.Config):
     folder: str = Field(
         default="",
-        description="Folder to write; empty: 'multiqc' beside the DuckDB file.",
+        description="Folder to write; empty: 'multiqc' beside the local catalog file.",
     )
 
 

@@ -281,7 +281,9 @@ def stored_summary_numbers(
     """The SN numbers stored by ``summary_rows`` for every partition that has them."""
     table = tables.of(SUMMARY_TABLE)
     exists = connection.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [table]
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? "
+        "AND database_name = current_database()",
+        [table],
     ).fetchone()
     if not exists or not exists[0]:
         return {}

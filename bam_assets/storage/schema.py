@@ -1,22 +1,30 @@
-"""The tables of both stores and the tag macros, created if missing and checked if old.
+"""The one schema builder: the tables of a store and the tag macros, created if missing and
+checked if old.
 
-The logical columns come from ``model.reads_schema``; what is physical is decided here. In the
-embedded file the flag columns are virtual (computed from ``flag`` on read) and SEQ and QUAL are
-stored uncompressed. DuckLake has neither generated columns nor per-column compression, and its
-tables are read by engines that cannot run DuckDB expressions, so there the flag columns are real
-columns written with each partition (+0.7% of the bytes).
+The logical columns come from ``model.reads_schema``. DuckLake has no generated columns, and its
+tables are read by engines that cannot run DuckDB expressions, so the flag columns are real
+columns written with each partition (0.7% of the bytes). SEQ and QUAL are text under the Parquet
+files' zstd. The reads table inlines nothing in the catalog: each partition is one Parquet file,
+which a re-ingest or a purge drops whole, whatever its size (with inlining, DuckLake records the
+delete of a small file's rows in the catalog and keeps the file).
 """
+
+from collections.abc import Callable
 
 import duckdb
 
 from bam_assets.model.reads_schema import READS_COLUMNS, READS_SCHEMA, Column
 from bam_assets.model.sam import FLAG_BITS, QUERY_CONSUMING_OPS, cigar_length_sql
-from bam_assets.model.tables import TableNames
-from bam_assets.storage.store import OutdatedSchemaError
+from bam_assets.model.tables import TableNames, TableSpec
+from bam_assets.storage.catalogs import current_lake
+from bam_assets.storage.errors import OutdatedSchemaError
+from bam_assets.storage.sql import sql_literal
 
-# seq and qual are stored uncompressed: DuckDB's string compression of random bases and qualities
-# saved 35% of the file but took 40% of the ingest's CPU time.
-_UNCOMPRESSED = {"seq", "qual"}
+# zstd for what DuckLake itself writes (compaction, inserts); the staged reads files are zstd too.
+PARQUET_COMPRESSION = "zstd"
+# Rows of the small tables (files, cycle sums, summaries) up to this many per insert are kept in
+# the catalog database ("data inlining") instead of one tiny Parquet file each.
+INLINED_ROWS = 2_000
 
 
 def flag_sql(name: str) -> str:
@@ -24,26 +32,22 @@ def flag_sql(name: str) -> str:
     return f"((flag & {FLAG_BITS[name]}) <> 0)"
 
 
-def _reads_column_sql(column: Column, lake: bool) -> str:
-    if column.name in FLAG_BITS and not lake:
-        return f"{column.name} BOOLEAN GENERATED ALWAYS AS {flag_sql(column.name)} VIRTUAL"
-    uncompressed = column.name in _UNCOMPRESSED and not lake
-    compression = " USING COMPRESSION uncompressed" if uncompressed else ""
-    return f"{column.name} {column.sql_type}{compression}{'' if column.nullable else ' NOT NULL'}"
+def _reads_column_sql(column: Column) -> str:
+    return f"{column.name} {column.sql_type}{'' if column.nullable else ' NOT NULL'}"
 
 
-def reads_table_sql(table: str, lake: bool = False) -> str:
-    """The reads table; ``lake``: the DuckLake form (real flag columns, default compression)."""
-    columns = ",\n    ".join(_reads_column_sql(column, lake) for column in READS_COLUMNS)
+def reads_table_sql(table: str) -> str:
+    """The reads table."""
+    columns = ",\n    ".join(_reads_column_sql(column) for column in READS_COLUMNS)
     return f"CREATE TABLE IF NOT EXISTS {table} (\n    {columns}\n)"
 
 
-def reads_select_sql(source: str, lake: bool = False) -> str:
+def reads_select_sql(source: str) -> str:
     """Every stored column of the reads table from the reader's stream ``source``: the key
-    (parameter ``$key``), the stream's columns and ``read_length`` (SEQ's length, else the query
-    length of the CIGAR); ``lake`` adds the flag columns, which the embedded table computes."""
+    (parameter ``$key``), the stream's columns, ``read_length`` (SEQ's length, else the query
+    length of the CIGAR) and the flag columns."""
     stream_columns = ", ".join(READS_SCHEMA.names)
-    flags = "".join(f", {flag_sql(name)} AS {name}" for name in FLAG_BITS) if lake else ""
+    flags = "".join(f", {flag_sql(name)} AS {name}" for name in FLAG_BITS)
     return f"""
         SELECT $key AS key, {stream_columns},
             CAST(CASE WHEN seq <> '*' THEN length(seq) WHEN cigar = '*' THEN 0
@@ -52,12 +56,12 @@ def reads_select_sql(source: str, lake: bool = False) -> str:
     """
 
 
-def files_table_sql(table: str, lake: bool = False) -> str:
-    """The files table; DuckLake has no PRIMARY KEY, so the lake's replaces its row by DELETE
+def files_table_sql(table: str) -> str:
+    """The files table; DuckLake has no PRIMARY KEY, so a partition's row is replaced by DELETE
     and INSERT in the partition's transaction."""
     return f"""
         CREATE TABLE IF NOT EXISTS {table} (
-            key VARCHAR {"NOT NULL" if lake else "PRIMARY KEY"},
+            key VARCHAR NOT NULL,
             path VARCHAR NOT NULL,
             format VARCHAR NOT NULL,
             size_bytes BIGINT NOT NULL,
@@ -73,8 +77,15 @@ def files_table_sql(table: str, lake: bool = False) -> str:
     """
 
 
+def keyed_table_sql(table: str, spec: TableSpec) -> str:
+    """A table keyed by partition (a side table or a summary)."""
+    return f"CREATE TABLE IF NOT EXISTS {table} (\n    key VARCHAR NOT NULL,\n    {spec.columns}\n)"
+
+
 # Reaching tags in the SAM text of the optional fields ('NM:i:0<TAB>MD:Z:100'). RE2 reads '\t'
-# as a tab; tag names are two letters or digits, so they are safe inside a pattern.
+# as a tab; tag names are two letters or digits, so they are safe inside a pattern. Stored in the
+# lake's catalog: a client that attached the lake finds them there (``USE lake`` or
+# ``lake.sam_tag(…)``).
 TAG_MACROS = (
     # Every tag as {tag, type, value}, in file order.
     """CREATE MACRO IF NOT EXISTS sam_tags(tags) AS list_transform(
@@ -95,24 +106,48 @@ _READS_COLUMNS_ADDED_LAST = ("qual_sum", "gc_count", "ref_id", "next_ref_id", "n
 _FILES_COLUMNS_ADDED_LAST = ("reference_names", "reference_lengths")
 
 
-def ensure_schema(connection: duckdb.DuckDBPyConnection, tables: TableNames, location: str) -> None:
-    """Creates the reads and files tables and the tag macros if they do not exist yet; refuses,
-    in words, tables made by an earlier bam-assets with other columns."""
+def ensure_schema(
+    connection: duckdb.DuckDBPyConnection,
+    tables: TableNames,
+    location: str,
+    in_transaction: Callable[[str, Callable[[], None]], None],
+) -> None:
+    """Creates the reads and files tables, their options and the tag macros unless they exist
+    (no snapshot then); processes creating them at once conflict, and ``in_transaction``'s retry
+    finds them. Tables made by an earlier bam-assets are refused in words."""
     check_stored_columns(connection, tables, location)
-    if not table_exists(connection, tables.reads):
+    if table_exists(connection, tables.reads) and table_exists(connection, tables.files):
+        return
+
+    def create() -> None:
         connection.execute(reads_table_sql(tables.reads))
         comment_reads_columns(connection, tables.reads)
-    connection.execute(files_table_sql(tables.files))
-    for macro in TAG_MACROS:
-        connection.execute(macro)
+        connection.execute(files_table_sql(tables.files))
+        for macro in TAG_MACROS:
+            connection.execute(macro)
+
+    in_transaction(f"Creating the tables of {location}", create)
+    in_transaction(
+        f"Setting the options of {location}", lambda: set_lake_options(connection, tables)
+    )
+
+
+def set_lake_options(connection: duckdb.DuckDBPyConnection, tables: TableNames) -> None:
+    """Options kept in the catalog, so that every writer uses them: zstd, small inserts inlined
+    in the catalog, but never the reads (see the module's docstring)."""
+    lake = current_lake(connection)
+    connection.execute(f"CALL {lake}.set_option('parquet_compression', ?)", [PARQUET_COMPRESSION])
+    connection.execute(f"CALL {lake}.set_option('data_inlining_row_limit', ?)", [INLINED_ROWS])
+    connection.execute(
+        f"CALL {lake}.set_option('data_inlining_row_limit', 0, table_name => ?)", [tables.reads]
+    )
 
 
 def comment_reads_columns(connection: duckdb.DuckDBPyConnection, table: str) -> None:
     """Stores each column's description as its comment, for any client to read."""
     for column in READS_COLUMNS:
         connection.execute(
-            f"COMMENT ON COLUMN {table}.{column.name} IS "
-            f"'{column.description.replace(chr(39), chr(39) * 2)}'"
+            f"COMMENT ON COLUMN {table}.{column.name} IS {sql_literal(column.description)}"
         )
 
 
@@ -159,9 +194,9 @@ def _check_columns(
     missing = [column for column in expected if column not in present]
     if missing:
         raise OutdatedSchemaError(
-            f"DuckDB database {location}: table {table} was created by an "
-            f"earlier bam-assets and lacks the columns {', '.join(missing)}. Ingest into a new "
-            "database file (or drop the table) and re-ingest the files."
+            f"The store {location}: table {table} was created by an earlier bam-assets and "
+            f"lacks the columns {', '.join(missing)}. Ingest into a new store (or drop the "
+            "table) and re-ingest the files."
         )
 
 
@@ -174,7 +209,7 @@ def check_side_table(
         return
     if connection.execute(f"SELECT count(*) FROM {tables.reads}").fetchone()[0]:
         raise OutdatedSchemaError(
-            f"DuckDB database {location}: table {tables.reads} was filled by an "
-            f"earlier bam-assets, without the table {table}. Ingest into a new "
-            "database file (or drop the table) and re-ingest the files."
+            f"The store {location}: table {tables.reads} was filled by an earlier bam-assets, "
+            f"without the table {table}. Ingest into a new store (or drop the table) and "
+            "re-ingest the files."
         )

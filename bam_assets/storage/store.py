@@ -2,14 +2,12 @@
 
 A ``Store`` opens sessions; a ``StoreSession`` replaces or deletes one partition atomically (the
 reads, the side tables that ride along with them, the files row), writes derived tables keyed by
-partition, and reads. ``DuckDBStore`` keeps everything in one embedded DuckDB file;
-``DuckLakeStore`` in a DuckLake (a Postgres catalog and Parquet files) that many processes write
-at once. Both implement these two classes.
+partition, and reads. ``lake.Lake`` implements them over a DuckLake, whichever catalog it has;
+``config.open_store`` builds it.
 
 SQL values always travel as parameters; table names come from ``TableNames`` (validated).
 """
 
-import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -23,6 +21,15 @@ import pyarrow as pa
 from bam_assets.model.selection import ALL_RECORDS, Selection
 from bam_assets.model.source_stream import SourceFile
 from bam_assets.model.tables import TableNames, TableSpec
+from bam_assets.storage.errors import (  # noqa: F401  (the interface's errors, re-exported)
+    OutdatedSchemaError,
+    PartitionNotFoundError,
+    PreviousReleaseStoreError,
+    StoreBusyError,
+    StoreConfigError,
+    StoreMissingError,
+    StoreWriteError,
+)
 from bam_assets.storage.selection import count_selected, selected_lines
 
 
@@ -53,50 +60,6 @@ class StoredFile:
     size_bytes: int
     read_count: int
     ingested_at: datetime
-
-
-class StoreBusyError(RuntimeError):
-    """Other processes kept the store locked, or kept committing conflicting changes, for longer
-    than we were willing to wait."""
-
-
-class StoreConfigError(RuntimeError):
-    """The store cannot be used as configured (an unreachable catalog, a missing data path, a
-    missing extension, …); raised before anything is written, naming the cause."""
-
-
-class StoreMissingError(LookupError):
-    """A read-only session was asked of a store that does not exist yet."""
-
-
-class OutdatedSchemaError(RuntimeError):
-    """The tables were made by an earlier bam-assets with other columns."""
-
-
-_DISK_FULL = re.compile(r"no space left|file too large|disk (is )?full|quota", re.IGNORECASE)
-
-
-class StoreWriteError(RuntimeError):
-    """The store could not be written (disk full, file size limit, I/O error).
-
-    Raised after the transaction was rolled back, so nothing of the failed write is visible.
-    """
-
-    def __init__(self, location: str, error: BaseException):
-        cause = (
-            "the disk is full or a file size limit was reached"
-            if _DISK_FULL.search(str(error))
-            else "an I/O error occurred"
-        )
-        super().__init__(f"Cannot write to DuckDB database {location}: {cause} ({error})")
-        self.location = location
-
-
-class PartitionNotFoundError(KeyError):
-    """No stored partition has the key (or source path) asked for."""
-
-    def __str__(self) -> str:
-        return str(self.args[0])
 
 
 class StoreSession(ABC):

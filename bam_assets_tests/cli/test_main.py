@@ -16,7 +16,7 @@ from bam_assets_tests.helpers import REAL_DATA, cli_bytes, samtools_view, samtoo
 @pytest.fixture
 def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
-    database = tmp_path / "cli.duckdb"
+    database = tmp_path / "cli.sqlite"
     monkeypatch.setenv("BAM_ASSETS_DB", str(database))
     return database
 
@@ -123,3 +123,35 @@ def test_bytes_that_are_not_utf8_come_back_out_of_view_as_samtools_prints_them(
     stats = pysam.stats(str(path)).splitlines()
     sn = [line for line in stats if line.startswith("SN\t")]
     assert cli_bytes("stats", "latin1.bam", "--sn").decode().splitlines() == sn
+
+
+def test_everything_the_store_writes_lives_in_the_folder_of_db(tmp_path: Path, monkeypatch):
+    """``--db PATH``: the catalog, its data folder and its locks, all beside PATH; a path given
+    to a command wins over a key of the same name."""
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    monkeypatch.chdir(tmp_path)
+    database = tmp_path / "runs" / "run7.sqlite"
+    source = tmp_path / "in" / "paired.bam"
+    source.parent.mkdir()
+    shutil.copy(REAL_DATA / "umitools_paired.bam", source)
+    assert main(["ingest", str(source), "--db", str(database)]) == 0
+    assert main(["view", "-c", str(source), "--db", str(database)]) == 0
+    written = {
+        path.relative_to(tmp_path).parts[0]
+        for path in tmp_path.rglob("*")
+        if path.is_file() and not path.is_relative_to(tmp_path / "dagster_home")
+    }
+    assert written == {"in", "runs"}
+    assert {path.name for path in database.parent.iterdir()} <= {
+        "run7.sqlite",
+        "run7.sqlite-wal",
+        "run7.sqlite-shm",
+        "run7.sqlite.files",
+        "run7.sqlite.locks",
+    }
+    assert list((database.parent / "run7.sqlite.files" / "main" / "reads").glob("*.parquet"))
+    # a file named like the stored key, in the working folder: the path wins (and it was never
+    # ingested), not the partition keyed paired.bam
+    shutil.copy(REAL_DATA / "pysam_example_btag.sam", tmp_path / "paired.bam")
+    with pytest.raises(SystemExit, match=f"No ingested file has key or path '{tmp_path}/paired"):
+        main(["view", "-c", "paired.bam", "--db", str(database)])

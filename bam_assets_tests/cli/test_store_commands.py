@@ -1,8 +1,6 @@
 """The commands that read the store print what samtools prints (view -h, flagstat, idxstats,
 stats), from the embedded file and from the lake alike."""
 
-import shutil
-
 import pysam
 import pytest
 
@@ -14,6 +12,7 @@ from bam_assets_tests.helpers import (
     REAL_FILES,
     cli_bytes,
     cli_store_arguments,
+    copy_store,
     read_session,
     samtools_input,
     samtools_view,
@@ -60,7 +59,7 @@ def test_cli_resolves_missing_key(real_database):
 
 
 def test_cli_reads_a_copy_without_summary_tables(real_database, tmp_path):
-    copy = tmp_path / "copy.duckdb"
-    shutil.copyfile(real_database, copy)
+    copy = tmp_path / "copy.sqlite"
+    copy_store(real_database, copy)
     with read_session(copy) as session:
         assert flagstat(session.connection, session.tables, PAIRED).total == (8451, 0)

@@ -2,7 +2,6 @@
 distribution tables of real files, and the drawn figures against the chart data."""
 
 import base64
-import shutil
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,7 @@ from bam_assets.orchestration.charts import (
 )
 from bam_assets.orchestration.summary_assets import distribution_pictures
 from bam_assets.stats.distributions import distribution
-from bam_assets_tests.helpers import REAL_FILES, write_distributions, write_session
+from bam_assets_tests.helpers import REAL_FILES, copy_store, write_distributions, write_session
 
 WINDOW = 100_000
 CHARTED = REAL_FILES
@@ -28,8 +27,8 @@ CHARTED = REAL_FILES
 @pytest.fixture(scope="module")
 def tables(real_database, tmp_path_factory) -> dict[str, dict[str, list[tuple]]]:
     """The stored distribution tables of the charted files, by file and table."""
-    copy = tmp_path_factory.mktemp("charts") / "copy.duckdb"
-    shutil.copyfile(real_database, copy)
+    copy = tmp_path_factory.mktemp("charts") / "copy.sqlite"
+    copy_store(real_database, copy)
     out: dict[str, dict[str, list[tuple]]] = {}
     with write_session(copy) as session:
         for key in CHARTED:

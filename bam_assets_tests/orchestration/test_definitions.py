@@ -21,7 +21,7 @@ def test_definitions_load_and_resolve():
 
 def test_a_second_named_instance_has_its_own_keys_partitions_and_tables(tmp_path):
     first = IngestSettings(
-        roots=[str(tmp_path)], store=StoreSettings(database=str(tmp_path / "db.duckdb"))
+        roots=[str(tmp_path)], store=StoreSettings(database=str(tmp_path / "db.sqlite"))
     )
     second = IngestSettings(roots=[str(tmp_path)], store=first.store, name="nanopore")
     merged = dg.Definitions.merge(
@@ -34,22 +34,21 @@ def test_a_second_named_instance_has_its_own_keys_partitions_and_tables(tmp_path
     assert ingest_resources(first)[first.io_manager_key].store.tables.reads == "reads"
 
 
-def test_each_backend_writes_in_its_own_pool_and_a_lake_has_its_maintenance(tmp_path):
-    embedded = IngestSettings(roots=[str(tmp_path)])
-    lake = IngestSettings(roots=[str(tmp_path)], store=StoreSettings(backend="ducklake"))
-    for settings, pool in ((embedded, "duckdb_writer"), (lake, "lake_writer")):
+def test_every_catalog_writes_in_one_pool_and_has_its_maintenance(tmp_path):
+    """Nothing above storage depends on where the catalog lives: the same pool, the same jobs
+    (the earlier names of the two catalogs still mean them)."""
+    for backend in ("local", "postgres", "duckdb", "ducklake"):
+        settings = IngestSettings(roots=[str(tmp_path)], store=StoreSettings(backend=backend))
         definitions = build_instance_definitions(settings)
         for key in ("reads", "flagstat", "read_stats_overview"):
-            assert definitions.resolve_assets_def(key).op.pool == pool
-    lake_definitions = build_instance_definitions(lake)
-    maintenance = lake_definitions.resolve_job_def("maintain_lake")
-    assert {node.definition.pool for node in maintenance.nodes} == {"lake_maintenance"}
-    assert lake_definitions.resolve_schedule_def("maintain_lake_schedule").cron_schedule == (
-        "0 3 * * *"
-    )
-    assert "maintain_lake" not in {
-        job.name for job in build_instance_definitions(embedded).resolve_all_job_defs()
-    }
+            assert definitions.resolve_assets_def(key).op.pool == "lake_writer"
+        maintenance = definitions.resolve_job_def("maintain_lake")
+        assert {node.definition.pool for node in maintenance.nodes} == {"lake_maintenance"}
+        assert definitions.resolve_schedule_def("maintain_lake_schedule").cron_schedule == (
+            "0 3 * * *"
+        )
+    assert StoreSettings(backend="duckdb").catalog == "local"
+    assert StoreSettings(backend="ducklake").catalog == "postgres"
 
 
 def test_a_dropped_file_gets_its_summaries_in_one_process_unattended():
@@ -83,7 +82,7 @@ def test_a_celery_deployment_runs_every_job_on_its_workers(tmp_path, monkeypatch
     from dagster_celery_k8s import celery_k8s_job_executor
 
     monkeypatch.setenv("BAM_ASSETS_RUN_EXECUTOR", "celery_k8s")
-    monkeypatch.setenv("BAM_ASSETS_STORE", "ducklake")
+    monkeypatch.setenv("BAM_ASSETS_STORE", "postgres")
     definitions = defs()
     jobs = {job.name: job for job in definitions.resolve_all_job_defs()}
     assert {"ingest_reads", "purge_removed_files", "maintain_lake"} <= set(jobs)

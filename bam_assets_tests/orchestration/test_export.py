@@ -59,8 +59,8 @@ def many(tmp_path_factory: pytest.TempPathFactory) -> tuple[StoreResource, Path,
     sorted BAM (key many_contigs.bam) and the unsorted SAM it was sorted from (many_contigs.sam)."""
     folder = tmp_path_factory.mktemp("many")
     bam, fasta = write_many_contigs(folder)
-    ingest_files(settings_for(folder, folder / "reads.duckdb"), [MANY, UNSORTED])
-    return store_of(folder / "reads.duckdb"), bam, fasta
+    ingest_files(settings_for(folder, folder / "reads.sqlite"), [MANY, UNSORTED])
+    return store_of(folder / "reads.sqlite"), bam, fasta
 
 
 def exported(store: StoreResource, key: str, regions=(), tmp_path: Path | None = None, **options):

@@ -1,12 +1,12 @@
 """The reads asset through Dagster: lossless, replaced per partition, atomic on failure."""
 
+import logging
 import re
 import shutil
 from datetime import datetime
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pysam
 import pytest
 
@@ -15,6 +15,9 @@ from bam_assets.orchestration.definitions import ingest_resources
 from bam_assets.orchestration.io_manager import ReadsIOManager, progress_line
 from bam_assets.orchestration.reads_asset import build_reads_asset
 from bam_assets.reading.synthetic_bam import write_synthetic_bam, write_synthetic_sam
+from bam_assets.storage.catalogs import LocalCatalog, attach
+from bam_assets.storage.connection import in_memory
+from bam_assets.storage.extensions import load_extensions
 from bam_assets_tests.helpers import (
     REAL_DATA,
     REAL_FILES,
@@ -22,8 +25,11 @@ from bam_assets_tests.helpers import (
     read_session,
     samtools_view,
     settings_for,
+    store_connection,
     write_session,
 )
+
+logger = logging.getLogger(__name__)
 
 
 def regenerate(database: Path, key: str) -> str:
@@ -35,7 +41,7 @@ def regenerate(database: Path, key: str) -> str:
 
 
 def query(database: Path, sql: str, parameters=()) -> list[tuple]:
-    with duckdb.connect(str(database), read_only=True) as connection:
+    with store_connection(database) as connection:
         return connection.execute(sql, list(parameters)).fetchall()
 
 
@@ -162,10 +168,15 @@ def pysam_count(path: Path, *arguments: str) -> str:
     return pysam.view("-c", *arguments, str(path)).strip()
 
 
-def test_database_from_an_earlier_schema_fails_in_words_and_is_left_alone(database, instance):
-    with duckdb.connect(str(database)) as connection:
-        connection.execute("CREATE TABLE reads (key VARCHAR, rec_no BIGINT, qname VARCHAR)")
-        connection.execute("INSERT INTO reads VALUES ('old.bam', 0, 'r1')")
+def test_a_store_from_an_earlier_schema_fails_in_words_and_is_left_alone(database, instance):
+    """A lake whose reads table an earlier bam-assets made with fewer columns."""
+    connection = in_memory(1, None)
+    catalog = LocalCatalog(database)
+    load_extensions(connection, catalog.extensions)
+    attach(connection, catalog, catalog.default_data_path(), read_only=False, log=logger)
+    connection.execute("CREATE TABLE reads (key VARCHAR, rec_no BIGINT, qname VARCHAR)")
+    connection.execute("INSERT INTO reads VALUES ('old.bam', 0, 'r1')")
+    connection.close()
     result = materialize_partition(
         settings_for(REAL_DATA, database), "umitools_paired.bam", instance, raise_on_error=False
     )
@@ -180,7 +191,7 @@ def test_database_from_an_earlier_schema_fails_in_words_and_is_left_alone(databa
 def test_reads_ingested_before_the_cycle_table_fail_in_words_and_are_left_alone(database, instance):
     settings = settings_for(REAL_DATA, database)
     materialize_partition(settings, "umitools_paired.bam", instance)
-    with duckdb.connect(str(database)) as connection:
+    with store_connection(database, write=True) as connection:
         connection.execute("DROP TABLE reads_cycle_quality")
     before = query(database, "SELECT count(*), sum(hash(qname, seq)) FROM reads")
     result = materialize_partition(
@@ -220,7 +231,7 @@ def test_the_column_schema_lists_every_column_of_the_reads_table(database, insta
     stored = query(
         database,
         "SELECT column_name, data_type, comment FROM duckdb_columns() "
-        "WHERE table_name = 'reads' ORDER BY column_index",
+        "WHERE table_name = 'reads' AND database_name = current_database() ORDER BY column_index",
     )
     assert [(c.name, c.type, c.description) for c in schema.columns] == stored
     assert all(description for _, _, description in stored)
@@ -236,7 +247,7 @@ def test_progress_lines_say_how_much_of_the_file_is_read_and_the_time_left(
         write_synthetic_bam(root / name, 60_000, seed=5)
     else:
         write_synthetic_sam(root / name, 60_000, seed=5)
-    settings = settings_for(root, tmp_path / "reads.duckdb", reading={"chunk_size": 5_000})
+    settings = settings_for(root, tmp_path / "reads.sqlite", reading={"chunk_size": 5_000})
     store = ingest_resources(settings)[settings.store_key]
     result = materialize_partition(
         settings,

@@ -24,7 +24,7 @@ def parquet_files(data: Path) -> set[Path]:
 def cycle_files(settings) -> list[str]:
     with read_session(settings) as session:
         return session.connection.execute(
-            "SELECT data_file FROM ducklake_list_files('lake', 'reads_cycle_quality')"
+            "SELECT data_file FROM ducklake_list_files(current_database(), 'reads_cycle_quality')"
         ).fetchall()
 
 
@@ -35,7 +35,7 @@ def test_maintenance_removes_only_what_no_snapshot_reads(lake, tmp_path, instanc
         shutil.copy(REAL_DATA / source, root / key)
     settings = settings_for(
         root,
-        tmp_path / "x.duckdb",
+        tmp_path / "x.sqlite",
         store={
             **lake,
             "lock_timeout_seconds": 60,
@@ -59,7 +59,7 @@ def test_maintenance_removes_only_what_no_snapshot_reads(lake, tmp_path, instanc
             Path(row[0])
             for table in ("reads", "reads_cycle_quality")
             for row in session.connection.execute(
-                "SELECT data_file FROM ducklake_list_files('lake', ?)", [table]
+                "SELECT data_file FROM ducklake_list_files(current_database(), ?)", [table]
             ).fetchall()
         }
     on_disk = parquet_files(data)
@@ -93,7 +93,7 @@ def test_maintenance_removes_only_what_no_snapshot_reads(lake, tmp_path, instanc
             Path(row[0])
             for table in ("reads", "reads_cycle_quality")
             for row in session.connection.execute(
-                "SELECT data_file FROM ducklake_list_files('lake', ?)", [table]
+                "SELECT data_file FROM ducklake_list_files(current_database(), ?)", [table]
             ).fetchall()
         }
     assert after == before

@@ -97,7 +97,7 @@ def test_multiqc_reports_the_same_over_our_files_as_over_samtools(
 
 
 def test_the_multiqc_folder_asset_writes_every_partition(tmp_path: Path, instance):
-    settings = settings_for(REAL_DATA, tmp_path / "reads.duckdb")
+    settings = settings_for(REAL_DATA, tmp_path / "reads.sqlite")
     keys = ["umitools_paired.bam", "pysam_example_btag.sam"]
     for key in keys:
         materialize_partition(settings, key, instance)

@@ -6,12 +6,16 @@ import time
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pytest
 
 from bam_assets.orchestration.definitions import build_instance_definitions
 from bam_assets.orchestration.settings import IngestSettings
-from bam_assets_tests.helpers import REAL_DATA, materialize_partition, settings_for
+from bam_assets_tests.helpers import (
+    REAL_DATA,
+    materialize_partition,
+    settings_for,
+    store_connection,
+)
 
 
 def sensor_and_defs(settings: IngestSettings) -> tuple[dg.SensorDefinition, dg.Definitions]:
@@ -127,7 +131,7 @@ def test_removed_file_deletes_its_partition_and_purges_its_rows(watched, instanc
         run_config=purge.run_config, instance=instance
     )
     assert result.success
-    with duckdb.connect(settings.store.database, read_only=True) as connection:
+    with store_connection(settings) as connection:
         assert connection.execute("SELECT DISTINCT key FROM reads").fetchall() == [("keep.bam",)]
         assert connection.execute("SELECT key FROM files").fetchall() == [("keep.bam",)]
 

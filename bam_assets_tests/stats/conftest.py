@@ -14,5 +14,5 @@ def synthetic(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     secondary and supplementary records, clipped and gapped alignments, ingested alone."""
     root = tmp_path_factory.mktemp("synthetic_stats")
     path = write_synthetic_bam(root / "synthetic_stats.bam", 20_000, seed=11)
-    ingest_files(settings_for(root, root / "reads.duckdb"), [path.name])
-    return root / "reads.duckdb", path
+    ingest_files(settings_for(root, root / "reads.sqlite"), [path.name])
+    return root / "reads.sqlite", path

@@ -4,8 +4,6 @@ partition's rows when written again.
 Positions in the reads table are SAM's: 1-based, closed intervals.
 """
 
-import shutil
-
 import pysam
 import pytest
 
@@ -15,6 +13,7 @@ from bam_assets.stats.summary_numbers import summary_numbers
 from bam_assets_tests.helpers import (
     REAL_DATA,
     REAL_FILES,
+    copy_store,
     samtools_input,
     write_distributions,
     write_session,
@@ -44,8 +43,8 @@ def quality_per_cycle(text: str, tag: str) -> list[tuple[int, int, int]]:
 @pytest.mark.parametrize("name", REAL_FILES)
 def test_mapq_read_length_and_quality_per_cycle_match_samtools(real_database, tmp_path, name):
     # Write into a copy: the shared database stays as ingested.
-    scratch = tmp_path / "copy.duckdb"
-    shutil.copyfile(real_database, scratch)
+    scratch = tmp_path / "copy.sqlite"
+    copy_store(real_database, scratch)
     with write_session(scratch) as session:
         write_distributions(session, name, coverage_window=1000)
         connection, tables = session.connection, session.tables

@@ -30,7 +30,7 @@ def ours(database: Path, key: str, command_line: str | None = None) -> str:
 def corner_cases(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path]]:
     root = tmp_path_factory.mktemp("corner_cases")
     paths = write_corner_cases(root / "files")
-    database = root / "reads.duckdb"
+    database = root / "reads.sqlite"
     ingest_files(settings_for(root / "files", database), [path.name for path in paths])
     return database, paths
 

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pysam
 import pytest
 
@@ -29,6 +28,7 @@ from bam_assets_tests.helpers import (
     bgzf_blocks,
     materialize_partition,
     settings_for,
+    store_connection,
 )
 
 GOOD_SAM = (
@@ -212,7 +212,7 @@ def write_good(path: Path, work: Path) -> dict:
 
 def fingerprint(database: Path, key: str) -> tuple:
     """Everything stored for one partition, hashed: its reads, its cycle sums and files row."""
-    with duckdb.connect(str(database), read_only=True) as connection:
+    with store_connection(database) as connection:
         reads = connection.execute(
             "SELECT count(*), sum(hash(rec_no, qname, flag, rname, pos, mapq, cigar, rnext, pnext,"
             " tlen, seq, qual, tags, end_pos, read_length)) FROM reads WHERE key = ?",
@@ -244,7 +244,7 @@ def test_bad_input_fails_fast_naming_file_and_cause_and_changes_nothing(
     root, work = tmp_path / "in", tmp_path / "work"
     root.mkdir()
     work.mkdir()
-    database = tmp_path / "reads.duckdb"
+    database = tmp_path / "reads.sqlite"
     shutil.copy(REAL_DATA / "umitools_paired.bam", root / "other.bam")
     materialize_partition(settings_for(root, database), "other.bam", instance)
     other_before = fingerprint(database, "other.bam")
@@ -290,7 +290,7 @@ def test_cli_exits_non_zero_naming_the_file(case: BadInput, tmp_path: Path, monk
     target = root / case.name
     case.build(target, work)
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
-    database = tmp_path / "cli.duckdb"
+    database = tmp_path / "cli.sqlite"
     arguments = ["ingest", str(target), "--db", str(database)]
     started = time.monotonic()
     exit_code = main(arguments)

@@ -73,7 +73,7 @@ def test_a_hostile_file_is_stored_as_samtools_reads_it_or_refused_as_samtools_re
 ):
     case, path = CASES[name], files[name]
     reading = reading_for(case, path)
-    database = tmp_path / "reads.duckdb"
+    database = tmp_path / "reads.sqlite"
     key = path.name
     if case.refused or not samtools_reads(path, reading):
         good = tmp_path / "good.bam"
@@ -133,7 +133,7 @@ FULL_STATS_GAPS = {
 def test_the_complete_stats_text_of_the_known_gaps(files, tmp_path, name):
     case, path = CASES[name], files[name]
     reading = reading_for(case, path)
-    database = tmp_path / "reads.duckdb"
+    database = tmp_path / "reads.sqlite"
     ingest_directly(path, name, database, reading)
     arguments = samtools_input(path, reading)
     assert full_stats(name, path, arguments, ["--db", str(database)]) == samtools(

@@ -23,7 +23,8 @@ from bam_assets.orchestration.project_paths import PROJECT_DIR
 from bam_assets.orchestration.resources import StoreResource
 from bam_assets.orchestration.settings import StoreSettings
 from bam_assets.reading.synthetic_bam import write_synthetic_bam
-from bam_assets.storage.lake_extensions import OFFLINE, load_extensions
+from bam_assets.storage.connection import OFFLINE
+from bam_assets.storage.extensions import load_extensions
 from bam_assets_tests.helpers import REAL_DATA, cli_bytes, samtools_view
 from bam_assets_tests.postgres import SUPERUSER, PostgresCluster
 
@@ -60,7 +61,7 @@ def environment(postgres: PostgresCluster, lake: dict, tmp_path: Path) -> dict[s
         "DAGSTER_PG_DB": database,
         "BAM_ASSETS_LAKE_CATALOG": lake["lake"]["catalog"],
         "BAM_ASSETS_LAKE_DATA_PATH": lake["lake"]["data_path"],
-        "BAM_ASSETS_STORE": "ducklake",
+        "BAM_ASSETS_STORE": "postgres",
     }
     subprocess.run(["sh", str(DEPLOY / "pools.sh")], env=env, check=True, capture_output=True)
     return env
@@ -99,7 +100,7 @@ def cli(env: dict[str, str], *arguments: str) -> str:
 def lake_store(env: dict[str, str]) -> StoreResource:
     return StoreResource(
         settings=StoreSettings(
-            backend="ducklake",
+            backend="postgres",
             lake={
                 "catalog": env["BAM_ASSETS_LAKE_CATALOG"],
                 "data_path": env["BAM_ASSETS_LAKE_DATA_PATH"],
@@ -164,7 +165,7 @@ def poll(catalog: str, key: str, out: str) -> None:
     import duckdb
 
     connection = duckdb.connect(config=OFFLINE)
-    load_extensions(connection)
+    load_extensions(connection, ("postgres_scanner", "ducklake"))
     connection.execute(f"ATTACH 'ducklake:postgres:{catalog}' AS lake (READ_ONLY)")
     connection.execute("USE lake")
     states = []
@@ -271,7 +272,7 @@ def test_a_killed_writer_leaves_the_lake_whole_and_maintenance_takes_its_leftove
 
     leftovers = [p for p in lake_data(environment).rglob("*.tmp")]
     assert leftovers == partial[:1]
-    store = lake_store(environment).lake_store()
+    store = lake_store(environment).store()
     margin = timedelta(hours=24)
     with store.session() as session:
         assert session.delete_orphans(margin).count == 0  # too young: could be a live writer's

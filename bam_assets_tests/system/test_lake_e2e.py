@@ -1,5 +1,5 @@
 """The lake end to end as a deployment runs it: ``dagster dev`` on an instance in Postgres
-(deploy/dagster.yaml, pools set by deploy/pools.sh) with ``BAM_ASSETS_STORE=ducklake``; files
+(deploy/dagster.yaml, pools set by deploy/pools.sh) with ``BAM_ASSETS_STORE=postgres``; files
 dropped into the watched folder are ingested by the sensor's runs, each its own process, and
 those runs overlap in time and compute each file's summaries; a backfill of the flagstat
 summary follows.

@@ -33,8 +33,8 @@ def peak_rss_mb(bam: Path, database: Path, dagster_home: Path) -> int:
 def test_peak_memory_is_flat_in_file_size(tmp_path: Path):
     small = write_synthetic_bam(tmp_path / "small.bam", 200_000, seed=11)
     large = write_synthetic_bam(tmp_path / "large.bam", 800_000, seed=12)
-    small_peak = peak_rss_mb(small, tmp_path / "small.duckdb", tmp_path / "home_small")
-    large_peak = peak_rss_mb(large, tmp_path / "large.duckdb", tmp_path / "home_large")
+    small_peak = peak_rss_mb(small, tmp_path / "small.sqlite", tmp_path / "home_small")
+    large_peak = peak_rss_mb(large, tmp_path / "large.sqlite", tmp_path / "home_large")
     # Four times the reads; a whole-file buffer would add ~250 MB. Allow 60 MB of noise
     # (allocator, DuckDB buffer pool warming up).
     assert large_peak - small_peak < 60, (small_peak, large_peak)

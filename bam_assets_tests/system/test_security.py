@@ -4,11 +4,16 @@ import shutil
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pytest
 
 from bam_assets.reading.partition_keys import partition_key_for
-from bam_assets_tests.helpers import REAL_DATA, materialize_partition, samtools_view, settings_for
+from bam_assets_tests.helpers import (
+    REAL_DATA,
+    materialize_partition,
+    samtools_view,
+    settings_for,
+    store_connection,
+)
 
 HOSTILE_NAME = "x';DROP TABLE reads;--.bam"
 
@@ -24,7 +29,7 @@ def test_a_file_named_like_sql_injection_ingests_fine(tmp_path, database, instan
     materialize_partition(settings, key, instance)
 
     expected = samtools_view(root / HOSTILE_NAME).count("\n")
-    with duckdb.connect(str(database), read_only=True) as connection:
+    with store_connection(database) as connection:
         counts = dict(connection.execute("SELECT key, count(*) FROM reads GROUP BY key").fetchall())
         [(path,)] = connection.execute("SELECT path FROM files WHERE key = ?", [key]).fetchall()
     assert counts == {
@@ -55,9 +60,9 @@ def test_a_key_registered_by_hand_cannot_read_outside_the_roots(key, tmp_path, d
     [failure] = instance.all_logs(result.run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
     description = failure.dagster_event.step_failure_data.user_failure_data.description
     assert repr(key) in description and "never reach outside the roots" in description
-    assert not Path(database).exists() or duckdb.connect(str(database)).execute(
-        "SELECT count(*) FROM reads"
-    ).fetchall() == [(0,)]
+    if Path(database).exists():
+        with store_connection(database) as connection:
+            assert connection.execute("SELECT count(*) FROM reads").fetchall() == [(0,)]
 
 
 def test_materializing_the_same_partition_n_times_leaves_one_copy(tmp_path, database, instance):
@@ -65,7 +70,7 @@ def test_materializing_the_same_partition_n_times_leaves_one_copy(tmp_path, data
     for _ in range(4):
         materialize_partition(settings, "umitools_paired.bam", instance)
     expected = samtools_view(REAL_DATA / "umitools_paired.bam").count("\n")
-    with duckdb.connect(str(database), read_only=True) as connection:
+    with store_connection(database) as connection:
         assert connection.execute(
             "SELECT count(*), count(DISTINCT rec_no) FROM reads"
         ).fetchall() == [(expected, expected)]

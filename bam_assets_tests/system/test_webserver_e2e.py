@@ -101,7 +101,7 @@ def dagster_dev(tmp_path: Path) -> Iterator[tuple[DagsterDev, Path, Path]]:
     home = tmp_path / "dagster_home"
     watched = tmp_path / "watched"
     watched.mkdir()
-    database = tmp_path / "e2e.duckdb"
+    database = tmp_path / "e2e.sqlite"
     port = free_port()
     env = {
         **os.environ,

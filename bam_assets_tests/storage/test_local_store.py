@@ -1,10 +1,10 @@
-"""The embedded store: tag macros reach one tag, or all of them, from any DuckDB client; a
-partition is deleted from every table of its instance."""
+"""The local store: opened in one step from Python, its tag macros reach one tag, or all of them;
+a partition is deleted from every table of its instance."""
 
-import duckdb
 import pysam
 import pytest
 
+import bam_assets
 from bam_assets.orchestration.resources import StoreResource
 from bam_assets_tests.helpers import (
     REAL_DATA,
@@ -19,9 +19,11 @@ BTAG = "pysam_example_btag.sam"
 
 @pytest.fixture
 def connection(database, instance):
+    """What docs/schema.md tells a Python user to type: ``bam_assets.connect(PATH)``."""
     materialize_partition(settings_for(REAL_DATA, database), BTAG, instance)
-    with duckdb.connect(str(database), read_only=True) as connection:
-        yield connection
+    connection = bam_assets.connect(str(database))
+    yield connection
+    connection.close()
 
 
 def pysam_tags(name: str) -> list[list[tuple[str, str, str]]]:
@@ -67,7 +69,7 @@ def test_float_tags_and_empty_tag_lists(tmp_path, instance):
         "r1\t4\t*\t0\t0\t*\t*\t0\t0\tACGT\tIIII\tXF:f:2.5\tXZ:Z:\tXI:i:-3\n"
         "r2\t4\t*\t0\t0\t*\t*\t0\t0\tACGT\tIIII\n"
     )
-    database = tmp_path / "tags.duckdb"
+    database = tmp_path / "tags.sqlite"
     materialize_partition(settings_for(tmp_path, database), "tags.sam", instance)
     with read_session(database) as session:
         rows = session.connection.execute(
@@ -82,7 +84,7 @@ def test_float_tags_and_empty_tag_lists(tmp_path, instance):
 def test_deleting_a_partition_empties_every_keyed_table_of_its_instance_only(tmp_path, instance):
     """Reads, files, side tables and summaries lose the key; another key and another instance's
     tables sharing the database keep every row."""
-    database = tmp_path / "shared.duckdb"
+    database = tmp_path / "shared.sqlite"
     default = settings_for(REAL_DATA, database)
     named = settings_for(REAL_DATA, database, name="nanopore")
     keys = ["umitools_paired.bam", "mosdepth_nanopore.bam"]
@@ -97,7 +99,8 @@ def test_deleting_a_partition_empties_every_keyed_table_of_its_instance_only(tmp
     def rows_per_table() -> dict[str, int]:
         with read_session(database) as session:
             tables = session.connection.execute(
-                "SELECT table_name FROM duckdb_tables() ORDER BY table_name"
+                "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+                "ORDER BY table_name"
             ).fetchall()
             return {
                 table: session.connection.execute(

@@ -13,19 +13,24 @@ Margins, because DuckLake cannot tell a writer's file from a leftover:
   snapshot may scan them, hence a margin too.
 - ``ducklake_merge_adjacent_files`` conflicts with concurrent deletes, so it is retried like a
   write. The reads table is never merged: each partition is one file there, which a re-ingest
-  drops whole; merged, it would get delete files instead.
+  or a purge drops whole (its deletes are never inlined: ``schema``); merged, it would get
+  delete files instead. A dropped file is deleted from disk by ``cleanup_old_files`` once the
+  snapshots that read it have expired.
 """
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import duckdb
 
 from bam_assets.model.tables import TableNames
-from bam_assets.storage.lake_catalog import ALIAS, LakeLocation
-from bam_assets.storage.lake_partitions import PARTIAL_SUFFIX, RetriedTransactions
+from bam_assets.storage.catalogs import current_lake
+from bam_assets.storage.retry import RetriedTransactions
 from bam_assets.storage.schema import table_names
+from bam_assets.storage.staging import PARTIAL_SUFFIX
 
 
 @dataclass(frozen=True)
@@ -37,7 +42,7 @@ class MaintenanceResult:
     seconds: float
 
 
-def _timed(step: str, work) -> MaintenanceResult:
+def _timed(step: str, work: Callable[[], int]) -> MaintenanceResult:
     started = time.monotonic()
     count = work()
     return MaintenanceResult(step, count, time.monotonic() - started)
@@ -56,7 +61,8 @@ def compact(
                     retrying.run(
                         f"merge {table}",
                         lambda table=table: connection.execute(
-                            "CALL ducklake_merge_adjacent_files(?, ?)", [ALIAS, table]
+                            "CALL ducklake_merge_adjacent_files(?, ?)",
+                            [current_lake(connection), table],
                         ).fetchall(),
                     )
                 )
@@ -72,7 +78,9 @@ def _older_than(
     how many rows (snapshots or files) it reports."""
     cutoff = datetime.now(timezone.utc) - older_than
     return len(
-        connection.execute(f"CALL {procedure}(?, older_than => ?)", [ALIAS, cutoff]).fetchall()
+        connection.execute(
+            f"CALL {procedure}(?, older_than => ?)", [current_lake(connection), cutoff]
+        ).fetchall()
     )
 
 
@@ -98,7 +106,7 @@ def delete_old_files(
 
 def delete_orphans(
     connection: duckdb.DuckDBPyConnection,
-    lake: LakeLocation,
+    data_dir: Path,
     older_than: timedelta,
     writer_budget_seconds: float,
 ) -> MaintenanceResult:
@@ -115,7 +123,7 @@ def delete_orphans(
     def delete() -> int:
         cutoff = time.time() - older_than.total_seconds()
         partials = 0
-        for path in lake.data_dir.glob(f"**/*.parquet{PARTIAL_SUFFIX}"):
+        for path in data_dir.glob(f"**/*.parquet{PARTIAL_SUFFIX}"):
             try:
                 if path.stat().st_mtime < cutoff:
                     path.unlink()
