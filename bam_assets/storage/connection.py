@@ -3,8 +3,7 @@ machine, spilling into a folder of their own, never downloading or loading an ex
 themselves.
 
 The sessions of one process share one DuckDB instance (each session a connection of its own),
-so that the extensions are loaded, and their signatures checked, once per process (0.2-0.3 s of
-CPU per extension, which every session paid when it had an instance of its own), and a lake
+so that the extensions are loaded once per process, and a lake
 stays attached, under a name of its own, for the next session.
 """
 
@@ -20,13 +19,9 @@ from pathlib import Path
 
 import duckdb
 
-from bam_assets.storage.extensions import load_extensions
+from bam_assets.storage.extensions import OFFLINE, VERIFIED_LOADING, load_extensions
 from bam_assets.storage.sql import sql_literal
 from bam_assets.util.cpus import available_cpus
-
-# Every connection: never download an extension, never load one implicitly (extensions.py loads
-# them from their files).
-OFFLINE = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
 
 
 def duckdb_config(threads: int | None, memory_limit: str | None) -> dict[str, str | int | bool]:
@@ -44,6 +39,7 @@ def in_memory(threads: int | None, memory_limit: str | None) -> duckdb.DuckDBPyC
     """A new in-memory DuckDB with ``duckdb_config``'s settings and no progress bar."""
     config = {
         **OFFLINE,
+        **VERIFIED_LOADING,
         **duckdb_config(threads, memory_limit),
         # An in-memory database spills into ./.tmp by default; one folder per process.
         "temp_directory": str(Path(tempfile.gettempdir()) / f"bam-assets-spill-{os.getpid()}"),

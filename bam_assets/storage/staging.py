@@ -18,7 +18,8 @@ from pathlib import Path
 import duckdb
 
 from bam_assets.model.tables import TableNames
-from bam_assets.storage.connection import OFFLINE, duckdb_config
+from bam_assets.storage.connection import duckdb_config
+from bam_assets.storage.extensions import OFFLINE
 from bam_assets.storage.schema import PARQUET_COMPRESSION, reads_select_sql
 from bam_assets.storage.sql import sql_literal
 from bam_assets.storage.writing import ProgressStream

@@ -23,8 +23,7 @@ from bam_assets.orchestration.project_paths import PROJECT_DIR
 from bam_assets.orchestration.resources import StoreResource
 from bam_assets.orchestration.settings import StoreSettings
 from bam_assets.reading.synthetic_bam import write_synthetic_bam
-from bam_assets.storage.connection import OFFLINE
-from bam_assets.storage.extensions import load_extensions
+from bam_assets.storage.extensions import OFFLINE, load_extensions
 from bam_assets_tests.helpers import REAL_DATA, cli_bytes, samtools_view
 from bam_assets_tests.postgres import SUPERUSER, PostgresCluster
 
